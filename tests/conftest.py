@@ -1,0 +1,97 @@
+"""Fixtures shared by every test; the logic behind them lives in tests/support/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import docker
+import pytest
+
+from support import engine, gitrepo, hermetic
+from support.availability import is_ci
+from support.receiver import WebhookReceiver
+from support.registry import Registry, RegistryFactory
+
+# Read before any test scrubs the environment: in CI a missing engine fails, elsewhere it skips.
+IN_CI = is_ci()
+TESTS_DIR = Path(__file__).parent
+AUTH_USERNAME = "dockyard-ci"
+AUTH_PASSWORD = "not-a-real-secret-7"
+
+GitRepoFactory = Callable[..., Path]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ is an integration test, marked or not."""
+    integration_dir = TESTS_DIR / "integration"
+    for item in items:
+        if item.path.is_relative_to(integration_dir):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    hermetic.make_hermetic(monkeypatch, list(os.environ), tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[docker.DockerClient]:
+    client = engine.connect(ci=IN_CI)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`dockyard-test/busybox:latest`, a base image with a shell, usable in FROM offline."""
+    return engine.ensure_base_image(docker_engine, tmp_path_factory.mktemp("base"), ci=IN_CI)
+
+
+@pytest.fixture(scope="session")
+def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryFactory]:
+    """Call it for one more empty registry: `registry_factory()` or with username, password."""
+    factory = RegistryFactory(tmp_path_factory.mktemp("registries"), ci=IN_CI)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def registry(registry_factory: RegistryFactory) -> Registry:
+    """A registry without auth, shared by the session: use repository names unique to a test."""
+    return registry_factory()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(registry_factory: RegistryFactory) -> Registry:
+    """A registry requiring basic auth (`.username`, `.password`, `.auth_config`), shared."""
+    return registry_factory(AUTH_USERNAME, AUTH_PASSWORD)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.kill()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepoFactory:
+    """Call it to make a repository: `git_repo(files=None, tags=("v1.2.3",), branch="main")`."""
+    count = 0
+
+    def make(
+        files: Mapping[str, str | bytes] | None = None,
+        *,
+        tags: Sequence[str] = (),
+        branch: str = "main",
+        annotated: bool = False,
+    ) -> Path:
+        nonlocal count
+        count += 1
+        return gitrepo.make_repo(
+            tmp_path / f"repo-{count}", files, tags=tags, branch=branch, annotated=annotated
+        )
+
+    return make
