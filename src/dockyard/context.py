@@ -9,9 +9,17 @@ adapters translate their platform's variables into it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+
+import semver
+
+from dockyard.ci import Facts, github, gitlab, jenkins, repository_of, web_url
+from dockyard.errors import ContextError
+from dockyard.git import GitFacts, NoGit, read_git
 
 
 @dataclass(frozen=True)
@@ -72,3 +80,197 @@ class Context:
             "shallow": self.shallow,
             "notes": list(self.notes),
         }
+
+
+def resolve_context(
+    env: Mapping[str, str], workdir: Path, *, now: datetime | None = None
+) -> Context:
+    """The context of the build in `workdir`: the CI's variables, when running under
+    GitHub Actions, GitLab CI or Jenkins, over what the local checkout says.
+
+    `env` is the environment to read (never `os.environ`). "Now" is SOURCE_DATE_EPOCH
+    when set, else `now`, else the clock. What cannot be found out is listed in
+    `Context.notes` with its fix; ContextError is raised only where going on would be
+    wrong: a malformed SOURCE_DATE_EPOCH, PR/MR number or GitHub event payload.
+    """
+    moment = _now(env, now)
+    ci = _read_ci(env)
+    checkout = read_git(workdir)
+    git = checkout if isinstance(checkout, GitFacts) else None
+    # Tags and the commit date describe HEAD; they are only used when HEAD is what's built.
+    same_commit = git is not None and ci.sha in (None, git.sha)
+    facts = _overlay(_local_facts(git, same_commit=same_commit), ci)
+    return Context(
+        provider=facts.provider,
+        event=facts.event or "push",
+        ref=facts.ref or "",
+        sha=facts.sha or "",
+        now=moment,
+        branch=facts.branch,
+        tag=facts.tag,
+        pr_number=facts.pr_number,
+        pr_head_sha=facts.pr_head_sha,
+        base_ref=facts.base_ref,
+        default_branch=facts.default_branch,
+        commit_date=facts.commit_date,
+        repository=facts.repository,
+        repo_url=facts.repo_url,
+        run_id=facts.run_id,
+        run_number=facts.run_number,
+        run_url=facts.run_url,
+        job_url=facts.job_url,
+        dirty=git.dirty if git else False,
+        shallow=git.shallow if git else False,
+        notes=_notes(facts, ci, checkout, same_commit=same_commit),
+    )
+
+
+def choose_tag(tags: Sequence[str]) -> str | None:
+    """The tag to build when HEAD carries several: the highest semantic version (`v`
+    prefix allowed; between equal versions such as `1.2.3` and `v1.2.3`, the later
+    name), else, when none is a version, the last by name."""
+    versions = [(version, tag) for tag in tags if (version := _semver(tag)) is not None]
+    if versions:
+        return max(versions)[1]
+    return max(tags, default=None)
+
+
+def _semver(tag: str) -> semver.Version | None:
+    try:
+        return semver.Version.parse(tag.removeprefix("v"))
+    except ValueError:
+        return None
+
+
+def _now(env: Mapping[str, str], now: datetime | None) -> datetime:
+    epoch = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        hint = "set it to a Unix time such as `git log -1 --format=%ct`, or unset it"
+        if not (epoch.isascii() and epoch.isdigit()):
+            raise ContextError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds since 1970",
+                hint=hint,
+            )
+        try:
+            return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ContextError(f"SOURCE_DATE_EPOCH={epoch} is out of range", hint=hint) from exc
+    if now is None:
+        return datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("resolve_context: `now` must be timezone-aware")
+    return now.astimezone(timezone.utc)
+
+
+def _read_ci(env: Mapping[str, str]) -> Facts:
+    if github.detected(env):
+        return github.read(env)
+    if gitlab.detected(env):
+        return gitlab.read(env)
+    if jenkins.detected(env):
+        return jenkins.read(env)
+    return Facts(provider="local")
+
+
+def _local_facts(git: GitFacts | None, *, same_commit: bool) -> Facts:
+    """What the checkout says, in the same shape as a CI's facts."""
+    if git is None:
+        return Facts(provider="local")
+    repo_url = web_url(git.remote_url) if git.remote_url else None
+    repo = Facts(
+        provider="local",
+        default_branch=git.default_branch,
+        repository=repository_of(repo_url),
+        repo_url=repo_url,
+    )
+    if not same_commit:
+        return repo
+    tag = choose_tag(git.tags)
+    if tag:
+        ref: str | None = f"refs/tags/{tag}"
+    else:
+        ref = f"refs/heads/{git.branch}" if git.branch else None
+    return replace(
+        repo,
+        ref=ref,
+        sha=git.sha or None,
+        branch=git.branch,
+        tag=tag,
+        commit_date=git.commit_date,
+    )
+
+
+def _overlay(local: Facts, ci: Facts) -> Facts:
+    """CI wins field by field, except that the ref and what is read from it (branch,
+    tag, PR) come whole from whichever source names the ref."""
+    refs = ci if ci.ref is not None else local
+    return Facts(
+        provider=ci.provider,
+        event=ci.event or local.event,
+        ref=refs.ref,
+        sha=ci.sha or local.sha,
+        branch=refs.branch,
+        tag=refs.tag,
+        pr_number=refs.pr_number,
+        pr_head_sha=refs.pr_head_sha,
+        base_ref=refs.base_ref,
+        default_branch=ci.default_branch or local.default_branch,
+        commit_date=ci.commit_date or local.commit_date,
+        repository=ci.repository or local.repository,
+        repo_url=ci.repo_url or local.repo_url,
+        run_id=ci.run_id,
+        run_number=ci.run_number,
+        run_url=ci.run_url,
+        job_url=ci.job_url,
+    )
+
+
+_UNSHALLOW = {
+    "github": "set `fetch-depth: 0` on actions/checkout",
+    "gitlab": "set the CI variable `GIT_DEPTH: 0`",
+}
+
+
+def _notes(
+    facts: Facts, ci: Facts, checkout: GitFacts | NoGit, *, same_commit: bool
+) -> tuple[str, ...]:
+    """Each thing that could not be found out, with how to fix it."""
+    notes: list[str] = []
+    if isinstance(checkout, NoGit):
+        notes.append(checkout.reason)
+    elif not checkout.sha and not facts.sha:
+        notes.append("the repository has no commits yet, so nothing can be built: commit first")
+    elif not same_commit:
+        notes.append(
+            f"the checkout is at {checkout.sha[:12] or 'no commit'} but {ci.provider} builds "
+            f"{(facts.sha or '')[:12]}, so tags and the commit date were not read from git: "
+            "check out the commit being built"
+        )
+    if facts.sha and not facts.ref:
+        fix = (
+            "check out a branch (`git switch <branch>`), or run in CI, which provides the ref"
+            if ci.provider == "local"
+            else f"{ci.provider} named no branch or tag: check out a branch or tag first"
+        )
+        notes.append(f"HEAD is detached and carries no tag, so the ref is unknown: {fix}")
+    if isinstance(checkout, GitFacts):
+        if ci.ref is None and len(checkout.tags) > 1 and facts.tag in checkout.tags:
+            notes.append(
+                f"HEAD carries several tags ({', '.join(checkout.tags)}); building "
+                f"{facts.tag}, the highest version (else the last by name)"
+            )
+        if checkout.shallow:
+            fix = _UNSHALLOW.get(ci.provider, "run `git fetch --tags --unshallow`")
+            notes.append(f"the clone is shallow, so tags and history may be missing: {fix}")
+        if facts.repo_url is None:
+            notes.append(
+                "the repository's web URL is unknown (no `origin` remote with a host): "
+                "`git remote add origin <url>`"
+            )
+    if facts.sha and facts.default_branch is None:
+        notes.append(
+            "the default branch is unknown, so no branch counts as the default "
+            "(`latest=auto`, `{{is_default_branch}}`): run `git remote set-head origin --auto`"
+        )
+    notes.extend(ci.notes)
+    return tuple(notes)

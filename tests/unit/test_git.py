@@ -1,0 +1,162 @@
+"""dockyard.git reads real repositories made by the git command line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.git import GitFacts, NoGit, read_git
+
+if TYPE_CHECKING:
+    from conftest import Repos  # tests/unit/conftest.py; typing only, pytest provides it
+
+FIXED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+
+
+def facts(path: Path) -> GitFacts:
+    result = read_git(path)
+    assert isinstance(result, GitFacts), result
+    return result
+
+
+def test_branch_checkout(repos: Repos) -> None:
+    repo = repos.make()
+
+    got = facts(repo)
+
+    assert got.sha == repos.git(repo, "rev-parse", "HEAD")
+    assert len(got.sha) == 40
+    assert got.branch == "main"
+    assert got.tags == ()
+    assert got.dirty is False
+    assert got.commit_date == FIXED
+    assert got.shallow is False
+    assert got.remote_url is None
+    assert got.default_branch is None
+
+
+def test_branch_with_slashes(repos: Repos) -> None:
+    assert facts(repos.make(branch="feature/login")).branch == "feature/login"
+
+
+def test_workdir_below_the_top_of_the_checkout(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "sub" / "dir").mkdir(parents=True)
+
+    assert facts(repo / "sub" / "dir").sha == repos.git(repo, "rev-parse", "HEAD")
+
+
+def test_commit_date_is_the_committer_date_in_utc(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "file.txt").write_text("later\n")
+    repos.git(repo, "add", "--all")
+    env_date = "2024-06-01T12:00:00+02:00"
+    repos.git(repo, "commit", "-q", "-m", "x", "--date=2020-01-01T00:00:00+00:00", date=env_date)
+
+    got = facts(repo).commit_date
+
+    assert got == datetime(2024, 6, 1, 10, 0, 0, tzinfo=timezone.utc)
+    assert got is not None and got.utcoffset() is not None
+
+
+def test_tags_at_head_only_sorted(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "tag", "v0.9.0")  # on the first commit, not on HEAD
+    repos.commit(repo, "second\n")
+    repos.git(repo, "tag", "v1.2.3")
+    repos.git(repo, "tag", "--annotate", "--message", "release", "1.2.3")
+    repos.git(repo, "tag", "latest")
+
+    assert facts(repo).tags == ("1.2.3", "latest", "v1.2.3")
+
+
+def test_detached_head(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "checkout", "--quiet", "--detach")
+
+    got = facts(repo)
+
+    assert got.branch is None
+    assert got.sha == repos.git(repo, "rev-parse", "HEAD")
+
+
+def test_dirty_counts_tracked_changes_only(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "untracked.txt").write_text("new\n")
+    assert facts(repo).dirty is False
+
+    (repo / "file.txt").write_text("changed\n")
+    assert facts(repo).dirty is True
+
+
+def test_staged_change_is_dirty(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "file.txt").write_text("changed\n")
+    repos.git(repo, "add", "file.txt")
+
+    assert facts(repo).dirty is True
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    result = read_git(tmp_path)
+
+    assert isinstance(result, NoGit)
+    assert "not inside a git repository" in result.reason
+    assert "git init" in result.reason
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    assert isinstance(read_git(tmp_path / "absent"), NoGit)
+
+
+def test_repository_without_commits(repos: Repos) -> None:
+    got = facts(repos.init(branch="trunk"))
+
+    assert got.sha == ""
+    assert got.branch == "trunk"
+    assert got.tags == ()
+    assert got.commit_date is None
+    assert got.dirty is False
+
+
+def test_shallow_clone(repos: Repos) -> None:
+    origin = repos.make("origin")
+    repos.commit(origin, "second\n")
+    clone = repos.root / "clone"
+    repos.git(repos.root, "clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
+
+    got = facts(clone)
+
+    assert got.shallow is True
+    assert got.sha == repos.git(origin, "rev-parse", "HEAD")
+    assert got.remote_url == f"file://{origin}"
+    assert got.default_branch == "main"  # clone records refs/remotes/origin/HEAD
+
+
+def test_origin_credentials_are_stripped(repos: Repos) -> None:
+    repo = repos.make()
+    token = "ghs_gitTokenNeverShown0123"
+    url = f"https://x-access-token:{token}@github.com/acme/app.git"
+    repos.git(repo, "remote", "add", "origin", url)
+
+    got = facts(repo)
+
+    assert got.remote_url == "https://github.com/acme/app.git"
+    assert token not in repr(got)
+
+
+def test_ssh_origin_is_kept(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "remote", "add", "origin", "git@github.com:acme/app.git")
+
+    assert facts(repo).remote_url == "git@github.com:acme/app.git"
+
+
+def test_origin_head_gives_default_branch(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "remote", "add", "origin", "https://example.com/acme/app.git")
+    repos.git(repo, "update-ref", "refs/remotes/origin/develop", "HEAD")
+    repos.git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
+
+    assert facts(repo).default_branch == "develop"
