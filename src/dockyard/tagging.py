@@ -1,0 +1,1313 @@
+"""Tag rules: docker/metadata-action (v5) syntax and behaviour, as a pure function.
+
+Users move here from metadata-action with their `tags:` and `flavor:` lines unchanged, so
+every rule gives the tag metadata-action would give, in the same order, with the same
+`version`. What metadata-action does, and this module repeats:
+
+- Rules are sorted by priority (schedule 1000, semver/pep440 900, match 800, edge 700,
+  ref 600, raw 200, sha 100; `priority=` overrides), stably, then applied in turn. The
+  first tag produced is the `version`; later tags equal to an earlier one are dropped.
+- `latest` follows `flavor latest=`: `auto` lets the first tag produced decide (semver
+  and pep440 releases, `type=match` and `type=ref,event=tag` mean latest; a prerelease
+  or anything else does not); `true`/`false` force it. It always comes last.
+- A semver or pep440 prerelease (pep440 also post and dev releases) is tagged with its
+  full version only, whatever the pattern, unless the pattern is exactly `{{raw}}`.
+- A rule's own `prefix=`/`suffix=` (even empty) replaces the flavor's; `type=sha` and
+  `type=ref,event=pr` carry the default prefixes `sha-` and `pr-`.
+- Templates are Handlebars: `{{branch}}`, `{{tag}}`, `{{sha}}`, `{{base_ref}}`,
+  `{{is_default_branch}}`, `{{is_not_default_branch}}`, `{{date 'FORMAT' tz='ZONE'}}` and
+  `{{commit_date 'FORMAT' tz='ZONE'}}` with moment.js formats; `{{...}}` output is
+  HTML-escaped as Handlebars does (then sanitised), `{{{...}}}` is not.
+- Sanitising turns every run of characters outside `[A-Za-z0-9._-]` into one `-`. So
+  semver build metadata keeps its information but not its `+`: `{{raw}}` of
+  `v1.2.3+build.5` gives `v1.2.3-build.5` (`{{version}}` drops build metadata, as
+  node-semver does), and a pep440 local version `1.2+abc` gives `1.2-abc`.
+
+Where this module is stricter or does more than metadata-action, it is so that a
+mistake is reported instead of silently giving an odd tag: unknown attributes,
+unknown template expressions (metadata-action renders them empty), a bad `enable=` or
+`priority=` and an `onlatest=` without a prefix or suffix are errors; an empty field
+(`type=raw,foo,`) is ignored; a tag is also stripped of leading `.`/`-` and cut to 128
+characters (Docker's limits); the latest tag's flavor prefix/suffix are rendered as
+templates like every other prefix/suffix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import semver
+
+from dockyard.context import Context
+from dockyard.errors import InputError
+
+__all__ = [
+    "DEFAULT_PRIORITIES",
+    "Flavor",
+    "PlannedTag",
+    "RuleSyntaxError",
+    "SkippedRule",
+    "TagPlan",
+    "TagRule",
+    "compute_tags",
+    "default_rules",
+    "format_moment",
+    "parse_flavor",
+    "parse_rules",
+    "sanitize_tag",
+]
+
+DEFAULT_PRIORITIES: Mapping[str, int] = MappingProxyType({
+    "schedule": 1000,
+    "semver": 900,
+    "pep440": 900,
+    "match": 800,
+    "edge": 700,
+    "ref": 600,
+    "raw": 200,
+    "sha": 100,
+})
+_DEFAULT_RULE_LINES = ("type=schedule", "type=ref,event=branch", "type=ref,event=tag",
+                       "type=ref,event=pr")
+_COMMON_ATTRS = ("enable", "priority", "prefix", "suffix")
+_TYPE_ATTRS: Mapping[str, tuple[str, ...]] = {
+    "schedule": ("pattern",),
+    "semver": ("pattern", "value", "match"),
+    "pep440": ("pattern", "value", "match"),
+    "match": ("pattern", "group", "value"),
+    "edge": ("branch",),
+    "ref": ("event",),
+    "raw": ("value",),
+    "sha": ("format",),
+}
+_REF_EVENTS = ("branch", "tag", "pr")
+_SHA_FORMATS = ("short", "long")
+_LATEST_MODES = ("auto", "true", "false")
+_BOOLEANS = ("true", "false")
+_ENABLE_EXPRESSION = re.compile(r"\{\{\s*(is_default_branch|is_not_default_branch)\s*\}\}")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_TAG_MAX = 128
+
+
+class RuleSyntaxError(InputError, ValueError):
+    """Tag rules or flavor that cannot be used; every problem found, not just the first.
+
+    `problems` pairs where (the index of the rule or flavor line, or the flavor key) with
+    a message naming the attribute or value at fault and what is allowed.
+    """
+
+    def __init__(self, problems: Sequence[tuple[int | str, str]]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = [f"{count} problem{'s' if count != 1 else ''} in the tag rules:"]
+        lines += [f"  - [{where}] {message}" for where, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """One rule line, parsed, with metadata-action's defaults filled into `attrs`.
+
+    An attribute absent from `attrs` was not written (that matters for `prefix` and
+    `suffix`, which then come from the flavor).
+    """
+
+    type: str  # schedule|semver|pep440|match|edge|ref|raw|sha
+    attrs: Mapping[str, str] = field(hash=False)
+    source: str  # the rule as written
+    priority: int
+
+
+@dataclass(frozen=True)
+class Flavor:
+    latest: str = "auto"  # "auto", "true" or "false"
+    prefix: str = ""
+    suffix: str = ""
+    prefix_onlatest: bool = False
+    suffix_onlatest: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedTag:
+    name: str  # the tag, sanitised
+    rule: str  # source of the rule behind it; "flavor latest=auto" for latest
+    priority: int
+    floating: bool  # moves from release to release (latest, 1.2, branch, ...)
+
+
+@dataclass(frozen=True)
+class SkippedRule:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    version: str | None  # metadata-action's `version` output: the first tag
+    tags: tuple[PlannedTag, ...]
+    skipped: tuple[SkippedRule, ...]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_rules(lines: Sequence[str] | str) -> tuple[TagRule, ...]:
+    """Parse metadata-action `tags` lines; raise RuleSyntaxError listing every problem.
+
+    A single string is read as the action's multi-line input. Blank lines and lines
+    starting with `#` are skipped, as the action does; indexes in problems still count
+    them.
+    """
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    rules: list[TagRule] = []
+    problems: list[tuple[int | str, str]] = []
+    for index, line in enumerate(lines):
+        if not isinstance(line, str):
+            problems.append((index, f"a rule is a line of text, not {type(line).__name__}"))
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        rule, found = _parse_rule(line)
+        problems += [(index, message) for message in found]
+        if rule is not None and not found:
+            rules.append(rule)
+    if problems:
+        raise RuleSyntaxError(problems)
+    return tuple(rules)
+
+
+def default_rules() -> tuple[TagRule, ...]:
+    """metadata-action's rules when none are given: schedule, branch, tag and pr."""
+    return parse_rules(_DEFAULT_RULE_LINES)
+
+
+def parse_flavor(value: Sequence[str] | Mapping[str, object] | str | None) -> Flavor:
+    """Parse `flavor`: metadata-action lines (`latest=auto`, `prefix=x-,onlatest=true`)
+    or a mapping with the Flavor field names. Raises RuleSyntaxError."""
+    if value is None:
+        return Flavor()
+    if isinstance(value, Mapping):
+        return _flavor_from_mapping(value)
+    if isinstance(value, str):
+        value = value.splitlines()
+    settings: dict[str, str | bool] = {}
+    problems: list[tuple[int | str, str]] = []
+    for index, line in enumerate(value):
+        if not isinstance(line, str):
+            problems.append((index, f"a flavor entry is a line of text, not {type(line).__name__}"))
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        problems += [(index, message) for message in _parse_flavor_line(line, settings)]
+    if problems:
+        raise RuleSyntaxError(problems)
+    return _flavor(settings)
+
+
+def _flavor(settings: Mapping[str, str | bool]) -> Flavor:
+    def text(key: str, default: str) -> str:
+        return str(settings.get(key, default))
+
+    return Flavor(latest=text("latest", "auto"), prefix=text("prefix", ""),
+                  suffix=text("suffix", ""),
+                  prefix_onlatest=settings.get("prefix_onlatest") is True,
+                  suffix_onlatest=settings.get("suffix_onlatest") is True)
+
+
+def _parse_flavor_line(line: str, settings: dict[str, str | bool]) -> list[str]:
+    try:
+        fields = _split_fields(line)
+    except _SyntaxProblem as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    onlatest_for = ""  # onlatest= applies to the prefix or suffix before it on the line
+    for text in fields:
+        key, sep, value = text.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep:
+            problems.append(f"'{text.strip()}' is not key=value; allowed keys: latest, prefix, "
+                            "suffix, onlatest")
+        elif key == "latest":
+            if value in _LATEST_MODES:
+                settings["latest"] = value
+            else:
+                problems.append(f"latest '{value}' is not allowed; use auto, true or false")
+        elif key in ("prefix", "suffix"):
+            problems += [f"{key}: {p}" for p in _check_template(value, _GLOBAL_NAMES)]
+            settings[key] = value
+            onlatest_for = key
+        elif key == "onlatest":
+            if value not in _BOOLEANS:
+                problems.append(f"onlatest '{value}' is not allowed; use true or false")
+            elif not onlatest_for:
+                problems.append("onlatest applies to the prefix= or suffix= before it on the "
+                                "same line, and there is none")
+            else:
+                settings[f"{onlatest_for}_onlatest"] = value == "true"
+        else:
+            problems.append(f"unknown flavor key '{key}'{_did_you_mean(key, _FLAVOR_LINE_KEYS)}; "
+                            "allowed: latest, prefix, suffix, onlatest")
+    return problems
+
+
+_FLAVOR_LINE_KEYS = ("latest", "prefix", "suffix", "onlatest")
+_FLAVOR_FIELDS = ("latest", "prefix", "suffix", "prefix_onlatest", "suffix_onlatest")
+
+
+def _flavor_from_mapping(value: Mapping[str, object]) -> Flavor:
+    settings: dict[str, str | bool] = {}
+    problems: list[tuple[int | str, str]] = []
+    for key, item in value.items():
+        if key == "latest":
+            text = _bool_text(item)
+            if text in _LATEST_MODES:
+                settings[key] = text
+            else:
+                problems.append((key, f"latest {item!r} is not allowed; use auto, true or false"))
+        elif key in ("prefix", "suffix"):
+            if isinstance(item, str):
+                problems += [(key, p) for p in _check_template(item, _GLOBAL_NAMES)]
+                settings[key] = item.strip()
+            else:
+                problems.append((key, f"{key} must be text, not {type(item).__name__}"))
+        elif key in ("prefix_onlatest", "suffix_onlatest"):
+            text = _bool_text(item)
+            if text in _BOOLEANS:
+                settings[key] = text == "true"
+            else:
+                problems.append((key, f"{key} {item!r} is not allowed; use true or false"))
+        else:
+            name = str(key)
+            problems.append((name, f"unknown flavor key '{name}'"
+                                   f"{_did_you_mean(name, _FLAVOR_FIELDS)}; allowed: "
+                                   + ", ".join(_FLAVOR_FIELDS)))
+    if problems:
+        raise RuleSyntaxError(problems)
+    return _flavor(settings)
+
+
+def _bool_text(item: object) -> str | None:
+    """YAML reads `latest: true` as a boolean; metadata-action's syntax is text."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return item.strip() if isinstance(item, str) else None
+
+
+def _parse_rule(line: str) -> tuple[TagRule | None, list[str]]:
+    try:
+        fields = _split_fields(line)
+    except _SyntaxProblem as exc:
+        return None, [str(exc)]
+    kind: str | None = None
+    attrs: dict[str, str] = {}
+    for text in fields:
+        key, sep, value = text.partition("=")
+        if not sep:  # shorthand: `type=raw,foo` and a bare `foo` are values
+            attrs["value"] = key.strip()
+        elif key.strip().lower() == "type":
+            kind = value.strip()
+        else:
+            attrs[key.strip().lower()] = value.strip()
+    kind = "raw" if kind is None else kind
+    if kind not in DEFAULT_PRIORITIES:
+        return None, [f"unknown type '{kind}'{_did_you_mean(kind, DEFAULT_PRIORITIES)}; "
+                      f"allowed: {', '.join(DEFAULT_PRIORITIES)}"]
+    problems = _unknown_attributes(kind, attrs)
+    problems += _TYPE_CHECKS[kind](attrs)
+    attrs.setdefault("enable", "true")
+    attrs.setdefault("priority", str(DEFAULT_PRIORITIES[kind]))
+    problems += _check_common(attrs)
+    if problems:
+        return None, problems
+    return TagRule(type=kind, attrs=MappingProxyType(attrs), source=line.strip(),
+                   priority=int(attrs["priority"])), []
+
+
+def _unknown_attributes(kind: str, attrs: Mapping[str, str]) -> list[str]:
+    allowed = _COMMON_ATTRS + _TYPE_ATTRS[kind]
+    return [
+        f"unknown attribute '{key}' for type={kind}{_did_you_mean(key, allowed)}; "
+        f"allowed: {', '.join(allowed)}"
+        for key in attrs
+        if key not in allowed
+    ]
+
+
+def _check_common(attrs: Mapping[str, str]) -> list[str]:
+    problems: list[str] = []
+    enable = attrs["enable"]
+    if enable not in _BOOLEANS and not _ENABLE_EXPRESSION.fullmatch(enable):
+        problems.append(f"enable '{enable}' is not allowed; use true, false, "
+                        "{{is_default_branch}} or {{is_not_default_branch}}")
+    if not _INTEGER.fullmatch(attrs["priority"]):
+        problems.append(f"priority '{attrs['priority']}' must be a whole number")
+    for key in ("prefix", "suffix"):
+        if key in attrs:
+            problems += [f"{key}: {p}" for p in _check_template(attrs[key], _GLOBAL_NAMES)]
+    return problems
+
+
+def _check_schedule(attrs: dict[str, str]) -> list[str]:
+    attrs.setdefault("pattern", "nightly")
+    return [f"pattern: {p}" for p in _check_template(attrs["pattern"], _DATE_NAMES)]
+
+
+def _check_version(names: Mapping[str, bool]) -> Callable[[dict[str, str]], list[str]]:
+    def check(attrs: dict[str, str]) -> list[str]:
+        problems: list[str] = []
+        if "pattern" not in attrs:
+            problems.append("a pattern attribute is required, e.g. pattern={{version}}")
+        else:
+            problems += [f"pattern: {p}" for p in _check_template(attrs["pattern"], names)]
+        attrs.setdefault("value", "")
+        attrs.setdefault("match", "")
+        problems += [f"value: {p}" for p in _check_template(attrs["value"], _GLOBAL_NAMES)]
+        if attrs["match"]:
+            try:
+                if _js_regex(attrs["match"], slashes=False)[0].groups < 1:
+                    problems.append(f"match '{attrs['match']}' needs a capture group: the "
+                                    "version is what group 1 captures")
+            except re.error as exc:
+                problems.append(f"match '{attrs['match']}' is not a valid regular expression: "
+                                f"{exc}")
+        return problems
+
+    return check
+
+
+def _check_match(attrs: dict[str, str]) -> list[str]:
+    problems: list[str] = []
+    if "pattern" not in attrs:
+        problems.append("a pattern attribute is required, e.g. pattern=v(.*),group=1")
+    else:
+        try:
+            _js_regex(attrs["pattern"], slashes=True)
+        except re.error as exc:
+            problems.append(f"pattern '{attrs['pattern']}' is not a valid regular expression: "
+                            f"{exc}")
+    attrs.setdefault("group", "0")
+    if not attrs["group"].isdigit():
+        problems.append(f"group '{attrs['group']}' must be a whole number (0 is the whole match)")
+    attrs.setdefault("value", "")
+    problems += [f"value: {p}" for p in _check_template(attrs["value"], _GLOBAL_NAMES)]
+    return problems
+
+
+def _check_edge(attrs: dict[str, str]) -> list[str]:
+    attrs.setdefault("branch", "")
+    return []
+
+
+def _check_ref(attrs: dict[str, str]) -> list[str]:
+    event = attrs.get("event")
+    if event is None:
+        return ["an event attribute is required: event=branch, event=tag or event=pr"]
+    if event not in _REF_EVENTS:
+        return [f"event '{event}' is not allowed{_did_you_mean(event, _REF_EVENTS)}; "
+                "use branch, tag or pr"]
+    if event == "pr":
+        attrs.setdefault("prefix", "pr-")
+    return []
+
+
+def _check_raw(attrs: dict[str, str]) -> list[str]:
+    if "value" not in attrs:
+        return ["a value attribute is required, e.g. type=raw,value=stable"]
+    return [f"value: {p}" for p in _check_template(attrs["value"], _GLOBAL_NAMES)]
+
+
+def _check_sha(attrs: dict[str, str]) -> list[str]:
+    attrs.setdefault("prefix", "sha-")
+    attrs.setdefault("format", "short")
+    if attrs["format"] not in _SHA_FORMATS:
+        return [f"format '{attrs['format']}' is not allowed; use short or long"]
+    return []
+
+
+def _did_you_mean(word: str, choices: Sequence[str] | Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _SyntaxProblem(ValueError):
+    pass
+
+
+def _split_fields(line: str) -> list[str]:
+    """Split one line into fields the way csv-parse does for metadata-action.
+
+    Fields are separated by commas; a whole field may be wrapped in double quotes, so it
+    can hold commas (`"value={{date 'YYYY,MM'}}"`), with `""` for a quote inside.
+    Empty fields are dropped.
+    """
+    fields: list[str] = []
+    pos, end = 0, len(line)
+    while pos <= end:
+        start = pos
+        while start < end and line[start] in " \t":
+            start += 1
+        if start < end and line[start] == '"':
+            text, pos = _quoted_field(line, start)
+        else:
+            comma = line.find(",", pos)
+            pos = end if comma < 0 else comma
+            text = line[start:pos]
+            if '"' in text:
+                raise _SyntaxProblem(f"stray double quote in '{text.strip()}': quote the whole "
+                                     'field, as in "pattern=...", and double any quote inside')
+        if "\n" in text or "\r" in text:
+            raise _SyntaxProblem("a rule must fit on one line")
+        if text.strip():
+            fields.append(text)
+        pos += 1  # past the comma (or the end)
+    return fields
+
+
+def _quoted_field(line: str, start: int) -> tuple[str, int]:
+    chars: list[str] = []
+    pos = start + 1
+    while True:
+        quote = line.find('"', pos)
+        if quote < 0:
+            raise _SyntaxProblem(f"the double quote opened at column {start + 1} is never closed")
+        chars.append(line[pos:quote])
+        if line.startswith('""', quote):
+            chars.append('"')
+            pos = quote + 2
+            continue
+        pos = quote + 1
+        break
+    rest = line.find(",", pos)
+    rest = len(line) if rest < 0 else rest
+    if line[pos:rest].strip():
+        raise _SyntaxProblem(f"unexpected text after the closing quote: '{line[pos:rest]}'")
+    return "".join(chars), rest
+
+
+def _js_regex(pattern: str, *, slashes: bool) -> tuple[re.Pattern[str], bool]:
+    """Compile a JavaScript regular expression; returns it and whether it has the g flag.
+
+    `type=match` accepts `/source/flags`; named groups are written `(?<name>...)` in JS.
+    """
+    flags, global_flag = re.ASCII, False
+    literal = re.fullmatch(r"/(.+)/(.*)", pattern, re.S) if slashes else None
+    if literal:
+        pattern = literal.group(1)
+        for flag in literal.group(2):
+            if flag == "i":
+                flags |= re.IGNORECASE
+            elif flag == "m":
+                flags |= re.MULTILINE
+            elif flag == "s":
+                flags |= re.DOTALL
+            elif flag == "g":
+                global_flag = True
+            elif flag not in "uyd":
+                raise re.error(f"unknown flag '{flag}'")
+    pattern = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern)
+    pattern = re.sub(r"\\k<([A-Za-z_]\w*)>", r"(?P=\1)", pattern)
+    return re.compile(pattern, flags), global_flag
+
+
+# ------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """One `{{name arg key='value'}}`; an argument is None when it was a bare word."""
+
+    name: str
+    args: tuple[str | None, ...]
+    options: tuple[tuple[str, str | None], ...]
+    escape: bool
+
+
+_Template = tuple[str | _Expression, ...]
+_Scope = Mapping[str, Callable[[_Expression], str]]
+
+# Names a template may use, each with whether it is a date helper taking a format.
+_GLOBAL_NAMES: Mapping[str, bool] = {
+    "branch": False, "tag": False, "sha": False, "base_ref": False,
+    "is_default_branch": False, "is_not_default_branch": False,
+    "date": True, "commit_date": True,
+}
+_DATE_NAMES: Mapping[str, bool] = {"date": True, "commit_date": True}
+_SEMVER_NAMES: Mapping[str, bool] = dict.fromkeys(
+    ("raw", "version", "major", "minor", "patch", "prerelease", "build"), False)
+_PEP440_NAMES: Mapping[str, bool] = dict.fromkeys(
+    ("raw", "version", "major", "minor", "patch"), False)
+# A pattern that names one of these gives the full version, not a floating one.
+_FULL_VERSION_NAMES = frozenset(("raw", "version", "patch", "prerelease", "build"))
+
+_EXPRESSION_TOKEN = re.compile(
+    r"""\s*(?:(?P<key>[A-Za-z_][\w-]*)=)?(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<word>[^\s'"=]+))"""
+)
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                               "'": "&#x27;", "`": "&#x60;", "=": "&#x3D;"})
+
+
+class _TemplateError(ValueError):
+    pass
+
+
+def _parse_template(text: str) -> _Template:
+    parts: list[str | _Expression] = []
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        if start < 0:
+            parts.append(text[pos:])
+            break
+        parts.append(text[pos:start])
+        width = 3 if text.startswith("{{{", start) else 2
+        close = "}" * width
+        end = text.find(close, start + width)
+        if end < 0:
+            raise _TemplateError(f"'{'{' * width}' at column {start + 1} is never closed")
+        parts.append(_parse_expression(text[start + width:end], escape=width == 2))
+        pos = end + width
+    return tuple(part for part in parts if part != "")
+
+
+def _parse_expression(body: str, *, escape: bool) -> _Expression:
+    inner = body.strip()
+    if inner.startswith("&"):
+        inner, escape = inner[1:].strip(), False
+    if not inner or inner[0] in "#/^!>~*@" or inner.endswith("~") or inner == "else":
+        raise _TemplateError(f"'{{{{{body}}}}}' is not supported; write {{{{name}}}} or "
+                             "{{date 'FORMAT' tz='ZONE'}}")
+    tokens: list[re.Match[str]] = []
+    pos = 0
+    while pos < len(inner):
+        match = _EXPRESSION_TOKEN.match(inner, pos)
+        if match is None:
+            raise _TemplateError(f"cannot read '{{{{{body}}}}}' from '{inner[pos:]}'")
+        tokens.append(match)
+        pos = match.end()
+    head = tokens[0]
+    if head["word"] is None or head["key"] is not None:
+        raise _TemplateError(f"'{{{{{body}}}}}' must start with a name")
+    args: list[str | None] = []
+    options: list[tuple[str, str | None]] = []
+    for token in tokens[1:]:
+        literal = token["single"] if token["single"] is not None else token["double"]
+        if token["key"] is not None:
+            options.append((token["key"], literal))
+        else:
+            args.append(literal)
+    return _Expression(head["word"], tuple(args), tuple(options), escape)
+
+
+def _check_template(text: str, names: Mapping[str, bool]) -> list[str]:
+    """Problems with a template, given the names it may use there."""
+    try:
+        template = _parse_template(text)
+    except _TemplateError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    for part in template:
+        if isinstance(part, str):
+            continue
+        if part.name not in names:
+            allowed = ", ".join(f"{{{{{name}}}}}" for name in names)
+            problems.append(f"unknown expression '{{{{{part.name}}}}}'"
+                            f"{_did_you_mean(part.name, names)}; allowed here: {allowed}")
+        elif not names[part.name] and (part.args or part.options):
+            problems.append(f"'{{{{{part.name}}}}}' takes no arguments")
+        elif names[part.name]:
+            problems += _check_date_expression(part)
+    return problems
+
+
+def _check_date_expression(expression: _Expression) -> list[str]:
+    problems: list[str] = []
+    if len(expression.args) > 1:
+        problems.append(f"'{{{{{expression.name}}}}}' takes one format, e.g. "
+                        f"{{{{{expression.name} 'YYYYMMDD'}}}}")
+    for key, value in expression.options:
+        if key != "tz":
+            problems.append(f"unknown option '{key}' in '{{{{{expression.name}}}}}'; only "
+                            "tz='ZONE' is allowed")
+        elif value is None:
+            problems.append("tz must be quoted, e.g. tz='Europe/Paris'")
+        else:
+            try:
+                _zone(value)
+            except _TemplateError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def _render(text: str, scope: _Scope) -> str:
+    out: list[str] = []
+    for part in _parse_template(text):
+        if isinstance(part, str):
+            out.append(part)
+        elif part.name not in scope:
+            raise _TemplateError(f"unknown expression '{{{{{part.name}}}}}' in '{text}'")
+        else:
+            value = scope[part.name](part)
+            out.append(value.translate(_HTML_ESCAPES) if part.escape else value)
+    return "".join(out)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(p.name for p in _parse_template(text) if isinstance(p, _Expression))
+
+
+def _is_raw_statement(pattern: str) -> bool:
+    """metadata-action's isRawStatement: the pattern is `{{raw}}` and nothing else."""
+    try:
+        template = _parse_template(pattern)
+    except _TemplateError:
+        return False
+    return (len(template) == 1 and isinstance(template[0], _Expression)
+            and template[0].name == "raw")
+
+
+def _constant(value: str) -> Callable[[_Expression], str]:
+    return lambda _expression: value
+
+
+def _date_helper(when: datetime) -> Callable[[_Expression], str]:
+    def render(expression: _Expression) -> str:
+        zone: tzinfo = timezone.utc
+        for key, value in expression.options:
+            if key == "tz" and value is not None:
+                zone = _zone(value)
+        local = when.astimezone(zone)
+        fmt = expression.args[0] if expression.args else None
+        if fmt is None:  # no format, or an unquoted word (undefined in Handlebars)
+            utc = local.utcoffset() == timedelta(0)
+            fmt = "YYYY-MM-DDTHH:mm:ss[Z]" if utc else "YYYY-MM-DDTHH:mm:ssZ"
+        return format_moment(local, fmt)
+
+    return render
+
+
+def _zone(name: str) -> tzinfo:
+    if name == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _TemplateError(f"unknown time zone '{name}'; use an IANA name such as "
+                             "'Europe/Paris'") from None
+
+
+# --------------------------------------------------------------- moment.js formatting
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_LOCALE_FORMATS = {
+    "LTS": "h:mm:ss A", "LT": "h:mm A", "L": "MM/DD/YYYY", "LL": "MMMM D, YYYY",
+    "LLL": "MMMM D, YYYY h:mm A", "LLLL": "dddd, MMMM D, YYYY h:mm A",
+    "l": "M/D/YYYY", "ll": "MMM D, YYYY", "lll": "MMM D, YYYY h:mm A",
+    "llll": "ddd, MMM D, YYYY h:mm A",
+}
+_LOCALE_TOKEN = re.compile(r"(\[[^\[]*\])|(\\)?(LTS|LT|LL?L?L?|l{1,4})")
+_FORMAT_TOKEN = re.compile(
+    r"\[[^\[]*\]|(\\)?([Hh]mm(?:ss)?|Mo|MM?M?M?|Do|DDDo|DD?D?D?|ddd?d?|do?|w[o|w]?|W[o|W]?"
+    r"|Qo?|N{1,5}|YYYYYY|YYYYY|YYYY|YY|y{2,4}|yo?|gg(?:ggg?)?|GG(?:GGG?)?|e|E|a|A|hh?|HH?"
+    r"|kk?|mm?|ss?|S{1,9}|x|X|zz?|ZZ?|.)",
+    re.S,
+)
+
+
+def format_moment(when: datetime, fmt: str) -> str:
+    """Format like moment.js `format()` in the English locale (metadata-action's dates)."""
+    for _ in range(5):  # moment expands locale tokens (LL, LT...) up to five times
+        expanded = _LOCALE_TOKEN.sub(
+            lambda m: m.group(0) if m.group(1) or m.group(2) else _LOCALE_FORMATS[m.group(3)],
+            fmt,
+        )
+        if expanded == fmt:
+            break
+        fmt = expanded
+    out: list[str] = []
+    for match in _FORMAT_TOKEN.finditer(fmt):
+        text = match.group(0)
+        token = match.group(2)
+        if text.startswith("[") and len(text) > 1:
+            out.append(text[1:-1])
+        elif match.group(1) or token not in _TOKEN_FUNCTIONS:
+            out.append((token or text).replace("\\", ""))
+        else:
+            out.append(_TOKEN_FUNCTIONS[token](when))
+    return "".join(out)
+
+
+def _fill(number: int, width: int, *, sign: bool = False) -> str:
+    """moment's zeroFill: pad, never cut; a sign only when negative unless forced."""
+    prefix = "-" if number < 0 else ("+" if sign else "")
+    return prefix + str(abs(number)).zfill(width)
+
+
+def _ordinal(number: int) -> str:
+    teen = number % 100 // 10 == 1
+    suffix = "th" if teen else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _js_weekday(day: date) -> int:
+    return day.isoweekday() % 7  # Sunday is 0, as in JavaScript
+
+
+def _week_of_year(day: date, dow: int, doy: int) -> tuple[int, int]:
+    """moment's weekOfYear: (week, week-year) for a week starting on `dow` whose first
+    week holds day `7 + dow - doy` of January. ISO is (1, 4); the English locale (0, 6)."""
+
+    def first_week_offset(year: int) -> int:
+        fwd = 7 + dow - doy
+        fwdlw = (7 + _js_weekday(date(year, 1, fwd)) - dow) % 7
+        return -fwdlw + fwd - 1
+
+    def weeks_in_year(year: int) -> int:
+        days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+        return (days - first_week_offset(year) + first_week_offset(year + 1)) // 7
+
+    week = (day.timetuple().tm_yday - first_week_offset(day.year) - 1) // 7 + 1
+    if week < 1:
+        return week + weeks_in_year(day.year - 1), day.year - 1
+    if week > weeks_in_year(day.year):
+        return week - weeks_in_year(day.year), day.year + 1
+    return week, day.year
+
+
+def _offset(when: datetime, separator: str) -> str:
+    minutes = int((when.utcoffset() or timedelta(0)).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}{separator}{minutes % 60:02d}"
+
+
+def _millis(when: datetime) -> int:
+    return when.microsecond // 1000
+
+
+def _hour12(when: datetime) -> int:
+    return when.hour % 12 or 12
+
+
+def _year_token(when: datetime) -> str:
+    return _fill(when.year, 4) if when.year <= 9999 else f"+{when.year}"
+
+
+def _fraction(digits: int) -> Callable[[datetime], str]:
+    def render(when: datetime) -> str:
+        millis = _millis(when)
+        if digits <= 3:
+            return _fill(millis // 10 ** (3 - digits), digits)
+        return _fill(millis * 10 ** (digits - 3), digits)
+
+    return render
+
+
+def _week_token(dow: int, doy: int, part: int, render: Callable[[int], str]) -> Callable[
+        [datetime], str]:
+    return lambda when: render(_week_of_year(when.date(), dow, doy)[part])
+
+
+_TOKEN_FUNCTIONS: Mapping[str, Callable[[datetime], str]] = {
+    "M": lambda d: str(d.month),
+    "Mo": lambda d: _ordinal(d.month),
+    "MM": lambda d: _fill(d.month, 2),
+    "MMM": lambda d: _MONTHS[d.month - 1][:3],
+    "MMMM": lambda d: _MONTHS[d.month - 1],
+    "D": lambda d: str(d.day),
+    "Do": lambda d: _ordinal(d.day),
+    "DD": lambda d: _fill(d.day, 2),
+    "DDD": lambda d: str(d.timetuple().tm_yday),
+    "DDDo": lambda d: _ordinal(d.timetuple().tm_yday),
+    "DDDD": lambda d: _fill(d.timetuple().tm_yday, 3),
+    "d": lambda d: str(_js_weekday(d)),
+    "do": lambda d: _ordinal(_js_weekday(d)),
+    "dd": lambda d: _WEEKDAYS[_js_weekday(d)][:2],
+    "ddd": lambda d: _WEEKDAYS[_js_weekday(d)][:3],
+    "dddd": lambda d: _WEEKDAYS[_js_weekday(d)],
+    "e": lambda d: str(_js_weekday(d)),
+    "E": lambda d: str(d.isoweekday()),
+    "w": _week_token(0, 6, 0, str),
+    "wo": _week_token(0, 6, 0, _ordinal),
+    "ww": _week_token(0, 6, 0, lambda n: _fill(n, 2)),
+    "W": _week_token(1, 4, 0, str),
+    "Wo": _week_token(1, 4, 0, _ordinal),
+    "WW": _week_token(1, 4, 0, lambda n: _fill(n, 2)),
+    "gg": _week_token(0, 6, 1, lambda n: _fill(n % 100, 2)),
+    "gggg": _week_token(0, 6, 1, lambda n: _fill(n, 4)),
+    "ggggg": _week_token(0, 6, 1, lambda n: _fill(n, 5)),
+    "GG": _week_token(1, 4, 1, lambda n: _fill(n % 100, 2)),
+    "GGGG": _week_token(1, 4, 1, lambda n: _fill(n, 4)),
+    "GGGGG": _week_token(1, 4, 1, lambda n: _fill(n, 5)),
+    "Q": lambda d: str((d.month - 1) // 3 + 1),
+    "Qo": lambda d: _ordinal((d.month - 1) // 3 + 1),
+    "Y": _year_token,
+    "YY": lambda d: _fill(d.year % 100, 2),
+    "YYYY": lambda d: _fill(d.year, 4),
+    "YYYYY": lambda d: _fill(d.year, 5),
+    "YYYYYY": lambda d: _fill(d.year, 6, sign=True),
+    "y": lambda d: str(d.year),
+    "yo": lambda d: _ordinal(d.year),
+    "yy": lambda d: _fill(d.year, 2),
+    "yyy": lambda d: _fill(d.year, 3),
+    "yyyy": lambda d: _fill(d.year, 4),
+    "N": lambda d: "AD",
+    "NN": lambda d: "AD",
+    "NNN": lambda d: "AD",
+    "NNNN": lambda d: "Anno Domini",
+    "NNNNN": lambda d: "AD",
+    "a": lambda d: "am" if d.hour < 12 else "pm",
+    "A": lambda d: "AM" if d.hour < 12 else "PM",
+    "H": lambda d: str(d.hour),
+    "HH": lambda d: _fill(d.hour, 2),
+    "h": lambda d: str(_hour12(d)),
+    "hh": lambda d: _fill(_hour12(d), 2),
+    "k": lambda d: str(d.hour or 24),
+    "kk": lambda d: _fill(d.hour or 24, 2),
+    "hmm": lambda d: f"{_hour12(d)}{d.minute:02d}",
+    "hmmss": lambda d: f"{_hour12(d)}{d.minute:02d}{d.second:02d}",
+    "Hmm": lambda d: f"{d.hour}{d.minute:02d}",
+    "Hmmss": lambda d: f"{d.hour}{d.minute:02d}{d.second:02d}",
+    "m": lambda d: str(d.minute),
+    "mm": lambda d: _fill(d.minute, 2),
+    "s": lambda d: str(d.second),
+    "ss": lambda d: _fill(d.second, 2),
+    **{"S" * n: _fraction(n) for n in range(1, 10)},
+    "Z": lambda d: _offset(d, ":"),
+    "ZZ": lambda d: _offset(d, ""),
+    "z": lambda d: d.tzname() or "",
+    "zz": lambda d: d.tzname() or "",
+    "X": lambda d: str(int(d.timestamp() // 1)),
+    "x": lambda d: str(int(d.timestamp() * 1000 // 1)),
+}
+
+
+# ------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class _Pep440:
+    epoch: int
+    release: tuple[int, ...]
+    pre: tuple[str, int] | None
+    post: int | None
+    dev: int | None
+    local: tuple[str, ...] | None
+
+    def clean(self) -> str:
+        """The normalised form, as @renovate/pep440's clean() writes it."""
+        text = f"{self.epoch}!" if self.epoch else ""
+        text += ".".join(str(part) for part in self.release)
+        if self.pre:
+            text += f"{self.pre[0]}{self.pre[1]}"
+        if self.post is not None:
+            text += f".post{self.post}"
+        if self.dev is not None:
+            text += f".dev{self.dev}"
+        if self.local:
+            text += "+" + ".".join(self.local)
+        return text
+
+    def part(self, index: int) -> int:
+        return self.release[index] if index < len(self.release) else 0
+
+
+_PEP440_PATTERN = re.compile(
+    r"""
+    v?
+    (?:(?P<epoch>[0-9]+)!)?
+    (?P<release>[0-9]+(?:\.[0-9]+)*)
+    (?P<pre>[-_.]?(?P<pre_l>a|b|c|rc|alpha|beta|pre|preview)[-_.]?(?P<pre_n>[0-9]+)?)?
+    (?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?
+    (?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
+    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
+    """,
+    re.VERBOSE | re.IGNORECASE | re.ASCII,
+)
+_PRE_SPELLINGS = {"alpha": "a", "beta": "b", "c": "rc", "pre": "rc", "preview": "rc"}
+
+
+def _parse_pep440(text: str) -> _Pep440 | None:
+    """PEP 440 versions as @renovate/pep440 (metadata-action's parser) reads them."""
+    match = _PEP440_PATTERN.fullmatch(text)
+    if match is None:
+        return None
+    pre = None
+    if match["pre_l"]:
+        letter = match["pre_l"].lower()
+        pre = (_PRE_SPELLINGS.get(letter, letter), int(match["pre_n"] or 0))
+    post = None
+    if match["post_l"] or match["post_n1"]:
+        post = int(match["post_n1"] or match["post_n2"] or 0)
+    local = None
+    if match["local"]:
+        local = tuple(str(int(p)) if p.isdigit() else p.lower()
+                      for p in re.split(r"[-_.]", match["local"]))
+    return _Pep440(
+        epoch=int(match["epoch"] or 0),
+        release=tuple(int(part) for part in match["release"].split(".")),
+        pre=pre,
+        post=post,
+        dev=int(match["dev_n"] or 0) if match["dev_l"] else None,
+        local=local,
+    )
+
+
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse_semver(text: str) -> semver.Version | None:
+    """node-semver's valid(): strict SemVer 2.0 with an optional leading `v`."""
+    candidate = text.strip()
+    if len(candidate) > 256:
+        return None
+    if candidate.startswith("v"):
+        candidate = candidate[1:]
+    try:
+        version = semver.Version.parse(candidate)
+    except ValueError:
+        return None
+    if max(version.major, version.minor, version.patch) > _MAX_SAFE_INTEGER:
+        return None
+    return version
+
+
+def _semver_scope(text: str, version: semver.Version) -> _Scope:
+    """The fields of a node-semver SemVer object, as a Handlebars pattern sees them."""
+    plain = f"{version.major}.{version.minor}.{version.patch}"
+    if version.prerelease:
+        plain += f"-{version.prerelease}"
+    return {
+        "raw": _constant(text),
+        "version": _constant(plain),
+        "major": _constant(str(version.major)),
+        "minor": _constant(str(version.minor)),
+        "patch": _constant(str(version.patch)),
+        # node-semver keeps these as arrays; Handlebars prints arrays comma-separated.
+        "prerelease": _constant((version.prerelease or "").replace(".", ",")),
+        "build": _constant((version.build or "").replace(".", ",")),
+    }
+
+
+def _pep440_scope(text: str, version: _Pep440) -> _Scope:
+    return {
+        "raw": _constant(text),
+        "version": _constant(version.clean()),
+        "major": _constant(str(version.part(0))),
+        "minor": _constant(str(version.part(1))),
+        "patch": _constant(str(version.part(2))),
+    }
+
+
+def _is_release_value(value: str, tag: str | None) -> bool:
+    """Whether a type=match tag names one release: the whole git tag or a full x.y.z."""
+    return value == tag or _parse_semver(value) is not None
+
+
+# ----------------------------------------------------------------------- computation
+
+
+def sanitize_tag(value: str) -> str:
+    """A valid Docker tag from any text, as metadata-action sanitises (every run of
+    characters outside [A-Za-z0-9._-] becomes `-`), then without a leading `.` or `-`
+    and at most 128 characters, which Docker requires. "" when nothing is left."""
+    return re.sub(r"[^a-zA-Z0-9._-]+", "-", value).lstrip(".-")[:_TAG_MAX]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the rules read from the context, named as metadata-action names it."""
+
+    context: Context
+    branch: str | None  # from refs/heads/
+    tag: str | None  # from refs/tags/
+    pr: str | None  # from refs/pull/N/merge
+
+    @classmethod
+    def of(cls, context: Context) -> _Facts:
+        ref = context.ref
+        pr = None
+        if ref.startswith("refs/pull/"):
+            pr = re.sub(r"/merge$", "", ref[len("refs/pull/"):])
+        return cls(context, _after(ref, "refs/heads/"), _after(ref, "refs/tags/"), pr)
+
+    def where(self) -> str:
+        return f"ref is {self.context.ref}" if self.context.ref else "no git ref is known"
+
+    def is_default_branch(self) -> bool:
+        """As metadata-action: the ref (less refs/heads/) is the default branch, or the
+        event is one GitHub only runs on the default branch."""
+        ref = self.context.ref
+        if not ref:
+            return False
+        name = ref.removeprefix("refs/heads/")
+        if self.context.default_branch and name == self.context.default_branch:
+            return True
+        return any(word in self.context.event
+                   for word in ("create", "discussion", "issues", "schedule"))
+
+    def scope(self) -> _Scope:
+        context = self.context
+        base_ref = ""
+        if (self.tag is not None or self.pr is not None) and context.base_ref:
+            base_ref = context.base_ref.removeprefix("refs/heads/")
+        default = self.is_default_branch()
+        now = _aware(context.now)
+        return {
+            "branch": _constant(self.branch or ""),
+            "tag": _constant(self.tag or ""),
+            "sha": _constant(context.short_sha),
+            "base_ref": _constant(base_ref),
+            "is_default_branch": _constant("true" if default else "false"),
+            "is_not_default_branch": _constant("false" if default else "true"),
+            "date": _date_helper(now),
+            # metadata-action falls back to now when it cannot find the commit date.
+            "commit_date": _date_helper(_aware(context.commit_date or now)),
+        }
+
+
+def _after(ref: str, prefix: str) -> str | None:
+    return ref[len(prefix):] if ref.startswith(prefix) else None
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: str  # before sanitising
+    floating: bool
+    means_latest: bool  # with latest=auto, whether this rule coming first means latest
+    note: str = ""  # said when the tag turns out to be a duplicate
+
+
+def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Context) -> TagPlan:
+    """The tags metadata-action would give for this context. Pure: no I/O, no clock.
+
+    No rules (None or empty, as in metadata-action) means default_rules().
+    """
+    chosen = tuple(rules) if rules else default_rules()
+    facts = _Facts.of(context)
+    scope = facts.scope()
+    tags: list[PlannedTag] = []
+    skipped: list[SkippedRule] = []
+    latest: bool | None = None
+    for rule in sorted(chosen, key=lambda r: -r.priority):
+        try:
+            outcome = _apply(rule, flavor, facts, scope)
+        except _TemplateError as exc:
+            raise RuleSyntaxError([(rule.source, str(exc))]) from None
+        if isinstance(outcome, str):
+            skipped.append(SkippedRule(rule.source, outcome))
+            continue
+        name = sanitize_tag(outcome.value)
+        if not name:
+            reason = (f"'{outcome.value}' leaves no tag once sanitised" if outcome.value
+                      else "gives an empty tag")
+            skipped.append(SkippedRule(rule.source, reason))
+            continue
+        if latest is None:
+            latest = outcome.means_latest if flavor.latest == "auto" else flavor.latest == "true"
+        same = next((t for t in tags if t.name == name), None)
+        if same is not None:
+            reason = f"gives '{name}', already given by '{same.rule}'{outcome.note}"
+            skipped.append(SkippedRule(rule.source, reason))
+            continue
+        tags.append(PlannedTag(name, rule.source, rule.priority, outcome.floating))
+    if tags:
+        _add_latest(tags, skipped, flavor, scope, bool(latest))
+    return TagPlan(version=tags[0].name if tags else None, tags=tuple(tags),
+                   skipped=tuple(skipped))
+
+
+def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule], flavor: Flavor,
+                scope: _Scope, latest: bool) -> None:
+    source = f"flavor latest={flavor.latest}"
+    if not latest:
+        reason = ("latest=false" if flavor.latest == "false" else
+                  f"the first tag ('{tags[0].name}' from '{tags[0].rule}') is not a release")
+        skipped.append(SkippedRule(source, reason))
+        return
+    prefix = _render(flavor.prefix, scope) if flavor.prefix_onlatest else ""
+    suffix = _render(flavor.suffix, scope) if flavor.suffix_onlatest else ""
+    name = sanitize_tag(f"{prefix}latest{suffix}")
+    same = next((t for t in tags if t.name == name), None)
+    if same is not None:
+        skipped.append(SkippedRule(source, f"gives '{name}', already given by '{same.rule}'"))
+        return
+    # metadata-action always lists latest last; its priority keeps the order sorted.
+    tags.append(PlannedTag(name, source, min(0, tags[-1].priority), True))
+
+
+def _apply(rule: TagRule, flavor: Flavor, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    """The tag one rule gives, or why it gives none."""
+    enable = rule.attrs.get("enable", "true")
+    enabled = _render(enable, scope)
+    if enabled not in _BOOLEANS:
+        raise _TemplateError(f"enable '{enable}' gives '{enabled}', not true or false")
+    if enabled == "false":
+        return "disabled (enable=false)" if enable == "false" else f"disabled ({enable} is false)"
+    outcome = _RULE_FUNCTIONS[rule.type](rule, facts, scope)
+    if isinstance(outcome, str):
+        return outcome
+    return _Candidate(_affix(outcome.value, rule, flavor, scope), outcome.floating,
+                      outcome.means_latest, outcome.note)
+
+
+def _affix(value: str, rule: TagRule, flavor: Flavor, scope: _Scope) -> str:
+    """metadata-action's setValue: the rule's prefix/suffix if written, else the flavor's."""
+    prefix = rule.attrs.get("prefix", flavor.prefix)  # present but empty still wins
+    suffix = rule.attrs.get("suffix", flavor.suffix)
+    return f"{_render(prefix, scope)}{value}{_render(suffix, scope)}"
+
+
+def _schedule(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    if "schedule" not in facts.context.event:
+        return f"not a scheduled run (event is {facts.context.event})"
+    return _Candidate(_render(rule.attrs.get("pattern", "nightly"), scope), True, False)
+
+
+def _version_text(rule: TagRule, facts: _Facts, scope: _Scope) -> str | None:
+    """The text a semver/pep440/match rule reads: its value=, else the git tag."""
+    value = rule.attrs.get("value", "")
+    if value:
+        return _render(value, scope)
+    return facts.tag
+
+
+def _matched_version(rule: TagRule, text: str) -> str:
+    """semver/pep440 match=: group 1 of the first match; the text as is if none."""
+    pattern = rule.attrs.get("match", "")
+    if not pattern:
+        return text
+    found = _js_regex(pattern, slashes=False)[0].search(text)
+    if found is None or found.re.groups < 1:
+        return text
+    return found.group(1) or ""
+
+
+def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    source = _version_text(rule, facts, scope)
+    if source is None:
+        return f"not a tag event ({facts.where()}) and no value= given"
+    text = _matched_version(rule, source).replace("/", "-")
+    version = _parse_semver(text)
+    if version is None:
+        return f"'{text}' is not a semver version"
+    pattern = rule.attrs.get("pattern", "{{version}}")
+    versions = _semver_scope(text, version)
+    if version.prerelease:
+        if not _is_raw_statement(pattern):
+            pattern = "{{version}}"
+        return _Candidate(_render(pattern, versions), False, False,
+                          f" (prerelease {text} is tagged with its full version only)")
+    floating = not (_names(pattern) & _FULL_VERSION_NAMES)
+    return _Candidate(_render(pattern, versions), floating, True)
+
+
+def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    source = _version_text(rule, facts, scope)
+    if source is None:
+        return f"not a tag event ({facts.where()}) and no value= given"
+    text = _matched_version(rule, source).replace("/", "-")
+    version = _parse_pep440(text)
+    if version is None:
+        return f"'{text}' is not a PEP 440 version"
+    pattern = rule.attrs.get("pattern", "{{version}}")
+    if version.pre or version.post is not None or version.dev is not None:
+        value = text if _is_raw_statement(pattern) else version.clean()
+        return _Candidate(value, False, False,
+                          f" (pre, post or dev release {text} is tagged with its full "
+                          "version only)")
+    floating = not (_names(pattern) & _FULL_VERSION_NAMES)
+    return _Candidate(_render(pattern, _pep440_scope(text, version)), floating, True)
+
+
+def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    text = _version_text(rule, facts, scope)
+    if text is None:
+        return f"not a tag event ({facts.where()}) and no value= given"
+    pattern = rule.attrs["pattern"]
+    regex, global_flag = _js_regex(pattern, slashes=True)
+    group = int(rule.attrs.get("group", "0"))
+    groups: list[str | None] = []
+    if global_flag:  # JavaScript's match() with /g lists whole matches, not groups
+        groups += [m.group(0) for m in regex.finditer(text)]
+    elif found := regex.search(text):
+        groups += [found.group(0), *found.groups()]
+    if not groups:
+        return f"pattern '{pattern}' does not match '{text}'"
+    value = groups[group] if group < len(groups) else None
+    if value is None:
+        return f"group {group} of pattern '{pattern}' captures nothing in '{text}'"
+    return _Candidate(value, not _is_release_value(value, facts.tag), True)
+
+
+def _edge(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    if facts.branch is None:
+        return f"not a branch event ({facts.where()})"
+    target = rule.attrs.get("branch") or facts.context.default_branch
+    if not target:
+        return "the default branch is unknown; name the edge branch with branch="
+    if facts.branch != target:
+        return f"branch '{facts.branch}' is not the edge branch '{target}'"
+    return _Candidate("edge", True, False)
+
+
+def _ref(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    event = rule.attrs["event"]
+    if event == "branch":
+        if facts.branch is None:
+            return f"not a branch event ({facts.where()})"
+        return _Candidate(facts.branch, True, False)
+    if event == "tag":
+        if facts.tag is None:
+            return f"not a tag event ({facts.where()})"
+        return _Candidate(facts.tag, False, True)
+    if facts.pr is None:
+        return f"not a pull request ({facts.where()})"
+    return _Candidate(facts.pr, True, False)
+
+
+def _raw(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    return _Candidate(_render(rule.attrs.get("value", ""), scope), True, False)
+
+
+def _sha(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    sha = facts.context.sha
+    if not sha:
+        return "the commit sha is unknown"
+    long = rule.attrs.get("format", "short") == "long"
+    return _Candidate(sha if long else facts.context.short_sha, False, False)
+
+
+_RuleFunction = Callable[[TagRule, _Facts, _Scope], _Candidate | str]
+_RULE_FUNCTIONS: Mapping[str, _RuleFunction] = {
+    "schedule": _schedule,
+    "semver": _semver,
+    "pep440": _pep440,
+    "match": _match,
+    "edge": _edge,
+    "ref": _ref,
+    "raw": _raw,
+    "sha": _sha,
+}
+_TYPE_CHECKS: Mapping[str, Callable[[dict[str, str]], list[str]]] = {
+    "schedule": _check_schedule,
+    "semver": _check_version(_SEMVER_NAMES),
+    "pep440": _check_version(_PEP440_NAMES),
+    "match": _check_match,
+    "edge": _check_edge,
+    "ref": _check_ref,
+    "raw": _check_raw,
+    "sha": _check_sha,
+}
