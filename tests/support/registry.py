@@ -72,7 +72,7 @@ class Registry:
     def tags(self, name: str) -> list[str]:
         """Tags of repository `name`, sorted; empty when the registry does not know it."""
         response = self._get(f"/v2/{name}/tags/list")
-        if response.status_code == 404 and _error_codes(response) & {"NAME_UNKNOWN"}:
+        if response.status_code == 404 and "NAME_UNKNOWN" in _error_codes(response):
             return []
         response.raise_for_status()
         return sorted(response.json().get("tags") or [])
