@@ -1,0 +1,177 @@
+"""The command line: parse, build settings, call the pipeline once, render, map exit codes.
+
+stdout carries only the result (`--format json`: one JSON object); everything meant for
+people goes to stderr. All text leaving the process passes through `secrets.redact`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from dockyard import __version__, secrets
+from dockyard.context import Context, resolve_context
+from dockyard.errors import DockyardError
+from dockyard.settings import Overrides, Settings, default_settings, find_config, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+ISSUES_URL = "https://github.com/dockyard-ci/dockyard/issues"
+
+
+class _Output:
+    """Where text goes; every line is redacted on its way out."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def result(self, text: str) -> None:
+        self.stdout.write(secrets.redact(text) + "\n")
+        self.stdout.flush()
+
+    def say(self, text: str) -> None:
+        self.stderr.write(secrets.redact(text) + "\n")
+        self.stderr.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dockyard",
+        description="Build, tag and push container images from any CI.",
+    )
+    parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
+    parser.add_argument("-C", dest="chdir", metavar="DIR",
+                        help="run as if started in DIR (like git -C)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", metavar="PATH",
+                         help="config file (default: $DOCKYARD_CONFIG, else ./dockyard.yml)")
+        sub.add_argument("--format", choices=("text", "json"), default="text",
+                         help="json: one JSON object on stdout, people's text on stderr")
+
+    plan = commands.add_parser(
+        "plan", help="compute version, tags and labels (no engine, no network)",
+        description="Resolve the git/CI context and compute version, tags and labels.")
+    common(plan)
+    run = commands.add_parser(
+        "run", help="build, tag, push and notify",
+        description="Build the image, tag it, push it to every registry, fire webhooks.")
+    common(run)
+    run.add_argument("--no-push", dest="push", action="store_false", default=None,
+                     help="build and tag locally only")
+    run.add_argument("--force", action="store_true", default=None,
+                     help="rewrite tags the guards would leave alone")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None,
+         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = _Output(stdout or sys.stdout, stderr or sys.stderr)
+    environment = dict(os.environ if env is None else env)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage or --help/--version
+        return int(exc.code or 0)
+    try:
+        return _dispatch(args, environment, out)
+    except DockyardError as exc:
+        out.say(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.say("interrupted")
+        return 130
+    except Exception:  # noqa: BLE001 -- the boundary: anything else is our bug
+        out.say(traceback.format_exc().rstrip())
+        out.say(f"internal error: this is a bug in Dockyard {__version__}. Please report it at "
+                f"{ISSUES_URL} with the lines above.")
+        return EXIT_BUG
+
+
+def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    workdir = Path(args.chdir or Path.cwd()).resolve()
+    context = resolve_context(env, workdir)
+    overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None))
+    settings = _settings(args.config, workdir, env, context, overrides, out)
+    for note in context.notes:
+        out.say(f"note: {note}")
+
+    from dockyard import pipeline  # imported here: `plan` stays light on purpose
+
+    if args.command == "plan":
+        plan = pipeline.make_plan(settings, context)
+        _render(plan.to_dict(), args.format, out, _plan_text)
+        return EXIT_OK
+
+    from dockyard.engine import Engine  # imports docker: only when an engine is needed
+
+    engine = Engine.connect(env)
+    try:
+        result = pipeline.run(settings, context, engine, log=out.say)
+    finally:
+        engine.close()
+    _render(result.to_dict(), args.format, out, _run_text)
+    if result.error is not None:
+        out.say(f"error: {result.error}")
+    return result.exit_code
+
+
+def _settings(config: str | None, workdir: Path, env: Mapping[str, str], context: Context,
+              overrides: Overrides, out: _Output) -> Settings:
+    path = find_config(workdir, config, env)
+    if path is not None:
+        return load_settings(path, env, overrides)
+    name = _default_name(workdir)
+    out.say(f"no dockyard.yml here: building ./Dockerfile locally as '{name}' and pushing "
+            "nothing. To push, write a dockyard.yml with `images: [registry/owner/name]`.")
+    return default_settings(workdir, name, env, overrides)
+
+
+def _default_name(workdir: Path) -> str:
+    """A local image name from the directory: lower-case, separators folded to '-'."""
+    name = re.sub(r"[^a-z0-9]+", "-", workdir.name.lower()).strip("-")
+    return name or "app"
+
+
+def _render(data: dict[str, Any], fmt: str, out: _Output, text: Any) -> None:
+    if fmt == "json":
+        out.result(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        out.result(text(data))
+
+
+def _plan_text(data: Mapping[str, Any]) -> str:
+    lines = [f"version: {data['version'] or '(none)'}", "", "tags:"]
+    produced = [e for e in data["explain"] if e["tag"] is not None]
+    width = max((len(e["tag"]) for e in produced), default=3)
+    for entry in produced:
+        kind = "floating" if entry["floating"] else "release"
+        lines.append(f"  {entry['tag']:<{width}}  {kind:<8}  {entry['rule']}")
+    skipped = [e for e in data["explain"] if e["tag"] is None]
+    if skipped:
+        lines += ["", "rules that produced nothing:"]
+        lines += [f"  {e['rule']}: {e['reason']}" for e in skipped]
+    lines += ["", "references:"] + [f"  {ref}" for ref in data["tags"]]
+    lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
+    return "\n".join(lines)
+
+
+def _run_text(data: Mapping[str, Any]) -> str:
+    lines = [_plan_text(data), "", f"image: {data['image_id'] or '(not built)'}"]
+    for registry in data["registries"]:
+        lines.append(f"{registry['name']}: {registry['status']}"
+                     + (f" {registry['digest']}" if registry["digest"] else ""))
+        lines += [f"  pushed  {tag}" for tag in registry["pushed"]]
+        lines += [f"  skipped {s['tag']}: {s['reason']}" for s in registry["skipped"]]
+    for delivery in data["webhooks"]:
+        lines.append(f"webhook {delivery['host']}: {delivery['status']} "
+                     f"after {delivery['attempts']} attempt(s)")
+    lines.append(f"status: {data['status']}")
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""The Docker engine, through docker-py: the only module that imports `docker`.
+
+docker-py reports build and push failures inside the streamed output rather than by
+raising, so every stream is read to the end and every item checked for an error.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from dockyard.errors import BuildError, EngineError, PublishError
+from dockyard.settings import Build, Credentials
+
+LogSink = Callable[[str], None]
+_LOG_TAIL = 20
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    digest: str
+    size: int | None
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+class Engine:
+    """A connection to one Docker engine."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls, env: Mapping[str, str]) -> Engine:
+        """Connect as the docker CLI would: DOCKER_HOST, else the default socket."""
+        client = None
+        try:
+            client = docker.from_env(environment=dict(env))
+            client.ping()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            problem = _short(exc)
+        else:
+            return cls(client)
+        # Outside the except block, so the traceback no longer pins the failed socket.
+        if client is not None:
+            client.close()
+        _collect_leaked_socket()
+        host = env.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise EngineError(
+            f"cannot reach the Docker engine at {host}: {problem}",
+            hint="start it (`sudo systemctl start docker`, or `dockerd &`) "
+                 "or point DOCKER_HOST at a running engine",
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def build(self, build: Build, *, tags: Iterable[str], labels: Mapping[str, str],
+              log: LogSink = _ignore) -> str:
+        """Build the image, stream its log to `log`, return the image id."""
+        tags = list(tags)
+        tail: deque[str] = deque(maxlen=_LOG_TAIL)
+        step = ""
+        image_id = ""
+        try:
+            stream = self._client.api.build(
+                path=str(build.context),
+                dockerfile=build.dockerfile,
+                buildargs=dict(build.args),
+                target=build.target,
+                labels=dict(labels),
+                tag=tags[0] if tags else None,
+                pull=build.pull,
+                nocache=build.no_cache,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            error = None
+            for item in stream:  # read to the end, so the connection goes back to the pool
+                error = error or _error_of(item)
+                text = item.get("stream")
+                if text:
+                    for line in text.rstrip().split("\n"):
+                        if not line.strip():
+                            continue
+                        tail.append(line)
+                        if _STEP.match(line):
+                            step = line
+                        log(line)
+                aux = item.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = aux["ID"]
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise BuildError(f"the build failed: {_short(exc)}", log_tail=tail) from exc
+        if error is not None:
+            where = f" at {step}" if step else ""
+            raise BuildError(f"the build failed{where}: {error}", log_tail=tail)
+        if not image_id:
+            raise BuildError("the engine finished the build without an image id", log_tail=tail)
+        for reference in tags[1:]:
+            self.tag(image_id, reference)
+        return image_id
+
+    def tag(self, image_id: str, reference: str) -> None:
+        repository, tag = reference.rsplit(":", 1)
+        try:
+            self._client.api.tag(image_id, repository, tag=tag, force=True)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot tag {image_id} as {reference}: {_short(exc)}") from exc
+
+    def push(self, repository: str, tag: str, credentials: Credentials | None,
+             log: LogSink = _ignore) -> PushResult:
+        """Push one tag; raise PublishError with the registry's own message on failure."""
+        auth = None
+        if credentials is not None:
+            auth = {"username": credentials.username, "password": credentials.password.reveal()}
+        digest = ""
+        size = None
+        try:
+            stream = self._client.api.push(repository, tag=tag, auth_config=auth,
+                                           stream=True, decode=True)
+            error = None
+            for item in stream:  # read to the end, so the connection goes back to the pool
+                error = error or _error_of(item)
+                aux = item.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest, size = aux["Digest"], aux.get("Size")
+                status = item.get("status")
+                if status and not item.get("progressDetail"):
+                    layer = item.get("id")
+                    log(f"{layer}: {status}" if layer else status)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise PublishError(f"push of {repository}:{tag} failed: {_short(exc)}") from exc
+        if error is not None:
+            raise PublishError(f"push of {repository}:{tag} failed: {error}",
+                               hint=_push_hint(error))
+        if not digest:
+            raise PublishError(f"push of {repository}:{tag} ended without a digest from the "
+                               "registry")
+        return PushResult(digest=digest, size=size)
+
+
+def _collect_leaked_socket() -> None:
+    """docker-py leaves the socket of a failed unix-socket connect open; close it now.
+
+    Left to the garbage collector it surfaces later as an unraisable ResourceWarning in
+    whatever code happens to run then.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def _error_of(item: Mapping[str, Any]) -> str | None:
+    """The engine's error message in a stream item, if it carries one."""
+    if "error" not in item and "errorDetail" not in item:
+        return None
+    detail = item.get("errorDetail") or {}
+    return str(detail.get("message") or item.get("error") or "unknown error").strip()
+
+
+def _push_hint(message: str) -> str | None:
+    lowered = message.lower()
+    if "unauthorized" in lowered or "authentication required" in lowered \
+            or "denied" in lowered:
+        return ("check the username and password under `registries:` for this host "
+                "(or `docker login` it when it has no entry), and that they may push here")
+    if "connection refused" in lowered or "no such host" in lowered:
+        return "check the registry host and port in `images:`, and that the registry is up"
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if text else text

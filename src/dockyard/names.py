@@ -1,0 +1,89 @@
+"""Image names: parsing, validation and registry hosts, following the distribution grammar.
+
+A name is `[host[:port]/]path`, where the host is recognised as in Docker: the first
+component is a host when it contains a `.` or a `:`, or is `localhost`; otherwise the
+image lives on Docker Hub (`docker.io`, with `library/` for one-part names).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DOCKER_HUB = "docker.io"
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_HOST = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+)
+_MAX_NAME = 255
+
+
+@dataclass(frozen=True)
+class ImageName:
+    host: str  # registry host, "docker.io" for Docker Hub
+    path: str  # repository path within the registry ("library/nginx" on Docker Hub)
+    written: str  # the name as the user wrote it (lower-cased), used in references
+
+    def reference(self, tag: str) -> str:
+        return f"{self.written}:{tag}"
+
+    @property
+    def repository(self) -> str:
+        """The repository as the Docker engine addresses it (host included)."""
+        if self.host == DOCKER_HUB:
+            return self.path.removeprefix("library/")
+        return f"{self.host}/{self.path}"
+
+
+def normalise_host(host: str) -> str:
+    """Registry host as a credentials key: Docker Hub aliases fold to `docker.io`."""
+    host = host.strip().lower()
+    for scheme in ("https://", "http://"):
+        host = host.removeprefix(scheme)
+    host = host.split("/", 1)[0]
+    return DOCKER_HUB if host in _HUB_ALIASES else host
+
+
+def _has_host(first: str) -> bool:
+    return "." in first or ":" in first or first == "localhost"
+
+
+def parse_image(name: str) -> ImageName:
+    """Parse a validated image name (see `image_problem`)."""
+    first, _, rest = name.partition("/")
+    if rest and _has_host(first):
+        host, path = normalise_host(first), rest
+    else:
+        host, path = DOCKER_HUB, name
+    if host == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    return ImageName(host=host, path=path, written=name)
+
+
+def image_problem(name: str) -> str | None:
+    """Why `name` is not a valid image name without a tag, with the fix; None when valid."""
+    if not name.strip():
+        return "an image name must not be empty"
+    if "@" in name:
+        return f"'{name}' has a digest; give the name only (e.g. '{name.split('@')[0]}')"
+    first, _, rest = name.partition("/")
+    host_part = first if rest and _has_host(first) else ""
+    path = rest if host_part else name
+    if ":" in path:
+        bare = host_part + "/" * bool(host_part) + path.rsplit(":", 1)[0]
+        return f"'{name}' has a tag; give the name only (e.g. '{bare}') and tags under 'tags:'"
+    if host_part and not _HOST.fullmatch(host_part):
+        return f"'{host_part}' is not a valid registry host"
+    if path != path.lower():
+        return f"'{name}' has upper-case letters; image names must be lower-case: " \
+               f"'{host_part + '/' * bool(host_part) + path.lower()}'"
+    for component in path.split("/"):
+        if not _PATH_COMPONENT.fullmatch(component):
+            return (f"'{name}': path component '{component}' is not allowed; use lower-case "
+                    "letters, digits and single separators (. _ __ -) between them")
+    if len(name) > _MAX_NAME:
+        return f"'{name}' is longer than {_MAX_NAME} characters"
+    return None

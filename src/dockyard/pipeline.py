@@ -1,0 +1,237 @@
+"""The pipeline: settings + context -> plan -> build -> publish -> webhooks -> result.
+
+It never prints and never reads the environment: the CLI passes in what it needs and
+renders what comes back. Expected failures end the run with a Result that says exactly
+what landed where; only bugs escape as exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dockyard import tagging, webhooks
+from dockyard.context import Context
+from dockyard.errors import DockyardError, InputError, PublishError, WebhookError
+from dockyard.labels import oci_labels
+from dockyard.names import parse_image
+from dockyard.settings import Credentials, Settings
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Builder(Protocol):
+    """What the pipeline needs of a Docker engine (dockyard.engine.Engine)."""
+
+    def build(self, build: Any, *, tags: Sequence[str], labels: Mapping[str, str],
+              log: Log = ...) -> str: ...
+
+    def push(self, repository: str, tag: str, credentials: Credentials | None,
+             log: Log = ...) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: str | None
+    images: tuple[str, ...]
+    tags: tuple[tagging.PlannedTag, ...]
+    skipped: tuple[tagging.SkippedRule, ...]
+    labels: Mapping[str, str]
+    context: Context
+
+    def references(self) -> list[str]:
+        """Full references, image by image, each in tag priority order."""
+        return [parse_image(image).reference(t.name) for image in self.images for t in self.tags]
+
+    def to_dict(self) -> dict[str, Any]:
+        explain: list[dict[str, Any]] = [
+            {"tag": t.name, "rule": t.rule, "priority": t.priority, "floating": t.floating}
+            for t in self.tags
+        ]
+        explain += [{"tag": None, "rule": s.rule, "reason": s.reason} for s in self.skipped]
+        return {
+            "version": self.version,
+            "tags": self.references(),
+            "labels": dict(self.labels),
+            "context": self.context.to_dict(),
+            "explain": explain,
+        }
+
+
+@dataclass(frozen=True)
+class RegistryResult:
+    name: str  # the image name as configured
+    status: str  # "pushed", "partial", "failed" or "not pushed"
+    digest: str | None = None
+    pushed: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (tag, reason)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "digest": self.digest,
+            "pushed": list(self.pushed),
+            "skipped": [{"tag": tag, "reason": reason} for tag, reason in self.skipped],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    plan: Plan
+    status: str  # "success" or "failed"
+    image_id: str | None = None
+    registries: tuple[RegistryResult, ...] = ()
+    webhooks: tuple[webhooks.Delivery, ...] = ()
+    error: DockyardError | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str | None:
+        return next((r.digest for r in self.registries if r.digest), None)
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code if self.error else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.plan.to_dict()
+        data.update({
+            "status": self.status,
+            "error": str(self.error) if self.error else None,
+            "image_id": self.image_id,
+            "digest": self.digest,
+            "registries": [r.to_dict() for r in self.registries],
+            "webhooks": [d.to_dict() for d in self.webhooks],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        })
+        return data
+
+
+def make_plan(settings: Settings, context: Context) -> Plan:
+    """Version, tags and labels for this context. Pure."""
+    tags = tagging.compute_tags(settings.tag_rules, settings.flavor, context)
+    title = context.repository.rsplit("/", 1)[-1] if context.repository else None
+    title = title or parse_image(settings.images[0]).path.rsplit("/", 1)[-1]
+    labels = oci_labels(context, tags.version, title=title)
+    labels.update(settings.labels)
+    return Plan(version=tags.version, images=settings.images, tags=tags.tags,
+                skipped=tags.skipped, labels=labels, context=context)
+
+
+def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _quiet,
+        clock: Callable[[], float] = time.monotonic,
+        deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all) -> Result:
+    """Build, tag, push and notify. Returns a Result; raises only on bugs."""
+    plan = make_plan(settings, context)
+    timings: dict[str, float] = {}
+    image_id: str | None = None
+    registries: tuple[RegistryResult, ...] = ()
+    error: DockyardError | None = None
+    start = clock()
+    try:
+        if not plan.tags:
+            reasons = "; ".join(f"{s.rule}: {s.reason}" for s in plan.skipped) or "no rules"
+            raise InputError(f"no tag rule produced a tag for this context ({reasons})",
+                             hint="add a rule that always applies, such as `type=sha`, or "
+                                  "run where a branch or tag is checked out")
+        log(f"building {settings.build.context} ({settings.build.dockerfile})")
+        image_id = engine.build(settings.build, tags=plan.references(), labels=plan.labels,
+                                log=log)
+        timings["build_seconds"] = clock() - start
+        log(f"built {image_id}")
+        if settings.push:
+            push_start = clock()
+            registries = _publish(settings, plan, engine, log)
+            timings["push_seconds"] = clock() - push_start
+            failed = [r for r in registries if r.status == "failed"]
+            if failed:
+                error = PublishError(
+                    "; ".join(f"{r.name}: {r.error}" for r in failed),
+                    hint="floating tags were left where they were; fix the registry and "
+                         "run again: tags already pushed are pushed again unchanged")
+        else:
+            registries = tuple(
+                RegistryResult(name=image, status="not pushed",
+                               skipped=tuple((t.name, "push is off") for t in plan.tags))
+                for image in plan.images)
+    except DockyardError as exc:
+        error = exc
+    event = _event(settings, image_id, error)
+    result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
+                    registries=registries, error=error, timings=timings)
+    if settings.webhooks:
+        deliveries = deliver(settings.webhooks, result.to_dict() | {"event": event}, event)
+        failed_required = [d for d in deliveries if d.required and d.status != "delivered"]
+        if failed_required and error is None:
+            error = WebhookError("required webhook delivery failed: " + ", ".join(
+                f"{d.host} ({d.error})" for d in failed_required))
+        result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
+                        registries=registries, webhooks=deliveries, error=error,
+                        timings=timings)
+    timings["total_seconds"] = clock() - start
+    return result
+
+
+def _event(settings: Settings, image_id: str | None, error: DockyardError | None) -> str:
+    if image_id is None:
+        return "build.failed" if error else "build.succeeded"
+    if not settings.push:
+        return "build.succeeded"
+    return "push.failed" if error else "push.succeeded"
+
+
+def _publish(settings: Settings, plan: Plan, engine: Builder,
+             log: Log) -> tuple[RegistryResult, ...]:
+    """Release tags on every registry first; floating tags only once all hold the release."""
+    release = [t.name for t in plan.tags if not t.floating]
+    floating = [t.name for t in plan.tags if t.floating]
+    pushed: dict[str, list[str]] = {image: [] for image in plan.images}
+    digests: dict[str, str] = {}
+    errors: dict[str, str] = {}
+
+    def push(image: str, tags: Sequence[str]) -> None:
+        name = parse_image(image)
+        credentials = settings.credentials_for(image)
+        for tag in tags:
+            log(f"pushing {name.reference(tag)}")
+            try:
+                outcome = engine.push(image, tag, credentials, log=log)
+            except PublishError as exc:
+                errors[image] = str(exc)
+                return
+            digests[image] = outcome.digest
+            pushed[image].append(tag)
+
+    for image in plan.images:
+        push(image, release)
+    if not errors:
+        for image in plan.images:
+            push(image, floating)
+
+    results = []
+    for image in plan.images:
+        left = [t.name for t in plan.tags if t.name not in pushed[image]]
+        if image in errors:
+            reason = "not pushed: this registry failed"
+        else:
+            reason = "held back: the release did not land on every registry"
+        skipped = tuple((tag, reason) for tag in left)
+        if image in errors:
+            status = "failed"
+        elif skipped:
+            status = "partial"
+        else:
+            status = "pushed"
+        results.append(RegistryResult(name=image, status=status, digest=digests.get(image),
+                                      pushed=tuple(pushed[image]), skipped=skipped,
+                                      error=errors.get(image)))
+    return tuple(results)

@@ -1,0 +1,175 @@
+"""The JSON Schema of dockyard.yml: one source of truth for the validator and for editors.
+
+`settings` validates against `CONFIG_SCHEMA` with the small draft-07 subset implemented
+in `validate`; `dockyard schema` can print it for yaml-language-server. Fields marked
+`writeOnly` hold secrets: they are wrapped in `Secret` the moment they are read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_STRING = {"type": "string"}
+_SECRET = {"type": "string", "writeOnly": True}
+_STRING_LIST = {"type": "array", "items": _STRING}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "$id": "https://dockyard.dev/schema/dockyard.schema.json",
+    "title": "dockyard.yml",
+    "description": "Dockyard: build, tag and push container images.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["images"],
+    "properties": {
+        "images": {
+            "description": "Image names without a tag; one build is pushed to each.",
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+        },
+        "tags": {
+            "description": "Tag rules in docker/metadata-action syntax, one rule a line.",
+            **_STRING_LIST,
+        },
+        "flavor": {
+            "description": "metadata-action flavor lines (latest=auto, prefix=, suffix=) "
+            "or a mapping.",
+            "type": ["array", "object"],
+            "items": _STRING,
+            "additionalProperties": {"type": ["string", "boolean"]},
+        },
+        "labels": {
+            "description": "Extra labels, merged over the generated OCI labels.",
+            "type": "object",
+            "additionalProperties": _STRING,
+        },
+        "build": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "context": {"description": "Build context, relative to the config file.",
+                            **_STRING},
+                "dockerfile": {"description": "Dockerfile, relative to the context.", **_STRING},
+                "args": {
+                    "description": "Build arguments.",
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
+                "target": {"description": "Multi-stage target to build.", **_STRING},
+                "pull": {"description": "Always try to pull newer base images.", "type": "boolean"},
+                "no_cache": {"description": "Build without the layer cache.", "type": "boolean"},
+            },
+        },
+        "registries": {
+            "description": "Credentials per registry host; a host without an entry uses the "
+            "Docker config (~/.docker/config.json).",
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["username", "password"],
+                "properties": {"username": _STRING, "password": _SECRET},
+            },
+        },
+        "webhooks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string", "pattern": "^https?://[^/]+"},
+                    "secret": {"description": "Signs the body (X-Hub-Signature-256).", **_SECRET},
+                    "required": {
+                        "description": "A failed delivery fails the run.",
+                        "type": "boolean",
+                    },
+                    "timeout": {"description": "Seconds per attempt.", "type": "number"},
+                },
+            },
+        },
+        "push": {"description": "Push to the registries (false: build and tag only).",
+                 "type": "boolean"},
+    },
+}
+
+_JSON_TYPES: dict[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+_TYPE_WORDS = {"array": "a list", "object": "a mapping", "boolean": "true or false",
+               "string": "a string", "number": "a number", "integer": "a whole number",
+               "null": "empty"}
+
+
+def type_name(value: object) -> str:
+    for name in ("boolean", "integer", "number", "string", "array", "object", "null"):
+        if _JSON_TYPES[name](value):
+            return _TYPE_WORDS[name]
+    return type(value).__name__
+
+
+def did_you_mean(word: str, choices: Mapping[str, object] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validate(value: object, schema: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
+    """Check `value` against the schema subset used here; return (path, problem) pairs."""
+    types = schema.get("type")
+    if types is not None:
+        allowed = [types] if isinstance(types, str) else list(types)
+        if not any(_JSON_TYPES[t](value) for t in allowed):
+            expected = " or ".join(_TYPE_WORDS[t] for t in allowed)
+            return [(path, f"must be {expected}, not {type_name(value)}")]
+    problems: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            problems.append((path, "must not be empty"))
+        pattern = schema.get("pattern")
+        if pattern and not re.search(pattern, value):
+            problems.append((path, f"'{value}' does not match {pattern}"))
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            problems.append((path, f"needs at least {schema['minItems']} item(s)"))
+        item_schema = schema.get("items")
+        if item_schema is not None:
+            for index, item in enumerate(value):
+                problems += validate(item, item_schema, f"{path}[{index}]")
+    if isinstance(value, dict):
+        problems += _validate_mapping(value, schema, path)
+    return problems
+
+
+def _validate_mapping(
+    value: dict[Any, Any], schema: Mapping[str, Any], path: str
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for key in schema.get("required", ()):
+        if key not in value or value[key] is None:
+            problems.append((join(path, key), "is required"))
+    for key, item in value.items():
+        child = join(path, str(key))
+        if key in properties:
+            if item is not None:  # an empty key is the same as an absent one
+                problems += validate(item, properties[key], child)
+        elif extra is False:
+            problems.append((child, f"unknown key{did_you_mean(str(key), properties)}"))
+        elif isinstance(extra, dict):
+            problems += validate(item, extra, child)
+    return problems
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

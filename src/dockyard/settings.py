@@ -1,0 +1,298 @@
+"""Settings: dockyard.yml + environment + flags, validated once and frozen.
+
+Precedence: flags > environment > file > defaults. Every problem is collected and
+reported together, each with its key path and (where YAML gives one) its line.
+Secrets are wrapped in `Secret` the moment they are read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dockyard import tagging
+from dockyard.errors import ConfigError
+from dockyard.names import image_problem, normalise_host, parse_image
+from dockyard.schema import CONFIG_SCHEMA, join, validate
+from dockyard.secrets import Secret
+
+DEFAULT_CONFIG = "dockyard.yml"
+DEFAULT_WEBHOOK_TIMEOUT = 10.0
+_VARIABLE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
+_REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Build:
+    context: Path
+    dockerfile: str = "Dockerfile"
+    args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    pull: bool = False
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    secret: Secret | None = None
+    required: bool = False
+    timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str  # the config file's path, or a description of the defaults used
+    images: tuple[str, ...]
+    tag_rules: tuple[tagging.TagRule, ...] | None  # None: metadata-action's defaults
+    flavor: tagging.Flavor
+    labels: Mapping[str, str]
+    build: Build
+    registries: Mapping[str, Credentials]
+    webhooks: tuple[Webhook, ...]
+    push: bool = True
+    force: bool = False
+    zero_config: bool = False  # no config file: local build under a derived name
+
+    def credentials_for(self, image: str) -> Credentials | None:
+        return self.registries.get(parse_image(image).host)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What flags say; None means the flag was not given."""
+
+    push: bool | None = None
+    force: bool | None = None
+
+
+def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """The config file to read: --config, then DOCKYARD_CONFIG, then ./dockyard.yml."""
+    chosen = explicit or env.get("DOCKYARD_CONFIG")
+    if chosen:
+        path = workdir / chosen
+        if not path.is_file():
+            raise ConfigError(chosen, ["the config file does not exist; check the path "
+                                       f"(looked in {workdir})"])
+        return path
+    default = workdir / DEFAULT_CONFIG
+    return default if default.is_file() else None
+
+
+def load_settings(
+    path: Path, env: Mapping[str, str], overrides: Overrides = Overrides()
+) -> Settings:
+    """Read, interpolate and validate a config file; raise ConfigError with every problem."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc}"]) from exc
+    data, lines = _parse_yaml(text, source)
+    problems: list[tuple[str, str]] = []
+    data = _interpolate(data, env, "", problems)
+    unresolved = {where for where, _ in problems}
+    # A value whose variable is missing would only add a second, misleading problem.
+    problems += [p for p in validate(data, CONFIG_SCHEMA, "") if p[0] not in unresolved]
+    settings = None
+    if not problems:
+        settings, more = _build(data, path.parent, source, env, overrides)
+        problems += more
+    if problems or settings is None:
+        raise ConfigError(source, [_locate(p, m, lines) for p, m in problems])
+    return settings
+
+
+def default_settings(
+    workdir: Path, name: str, env: Mapping[str, str], overrides: Overrides = Overrides()
+) -> Settings:
+    """Zero-config: build ./Dockerfile as `name` locally with the default tag rules."""
+    settings, problems = _build({"images": [name], "push": False}, workdir,
+                                f"defaults (no {DEFAULT_CONFIG})", env, overrides)
+    if problems or settings is None:
+        raise ConfigError(settings.source if settings else "defaults",
+                          [f"{p}: {m}" for p, m in problems])
+    return settings
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """Parse YAML and remember the line of every key path."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"{where}not valid YAML: {problem}"]) from exc
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the file must be a mapping of keys (images:, tags:, ...)"])
+    lines: dict[str, int] = {}
+    if node is not None:
+        _record_lines(node, "", lines)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = join(path, str(key_node.value))
+            lines[child] = key_node.start_mark.line + 1
+            _record_lines(value_node, child, lines)
+            lines[child] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, f"{path}[{index}]", lines)
+
+
+def _locate(path: str, message: str, lines: Mapping[str, int]) -> str:
+    probe = path
+    while probe and probe not in lines:
+        probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
+        if probe == path:
+            break
+    line = lines.get(probe)
+    where = f"line {line}: " if line else ""
+    return f"{where}{path or '(top level)'}: {message}"
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: str,
+                 problems: list[tuple[str, str]]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, join(path, str(k)), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        reference = _REFERENCE.fullmatch(match.group(1) or "")
+        if reference is None:
+            problems.append((path, f"'{match.group(0)}' is not a valid variable reference; "
+                                   "write ${NAME} or ${NAME:-default} ($$ for a literal $)"))
+            return ""
+        name, default = reference.groups()
+        current = env.get(name)
+        if default is not None and not current:
+            return default
+        if current is None:
+            problems.append((path, f"uses ${{{name}}}, which is not set; set it in the "
+                                   f"environment or write ${{{name}:-default}}"))
+            return ""
+        return current
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, str],
+           overrides: Overrides) -> tuple[Settings | None, list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
+    images: list[str] = []
+    for index, image in enumerate(data.get("images") or ()):
+        problem = image_problem(image)
+        if problem:
+            problems.append((f"images[{index}]", problem))
+        elif image in images:
+            problems.append((f"images[{index}]", f"'{image}' is listed twice"))
+        else:
+            images.append(image)
+
+    rules: tuple[tagging.TagRule, ...] | None = None
+    if data.get("tags"):
+        try:
+            rules = tagging.parse_rules(data["tags"])
+        except tagging.RuleSyntaxError as exc:
+            problems += [(f"tags[{where}]", message) for where, message in exc.problems]
+    try:
+        flavor = tagging.parse_flavor(data.get("flavor"))
+    except tagging.RuleSyntaxError as exc:
+        problems += [(_flavor_path(data.get("flavor"), where), message)
+                     for where, message in exc.problems]
+        flavor = tagging.parse_flavor(None)
+
+    raw_build = data.get("build") or {}
+    context = (base / raw_build.get("context", ".")).resolve()
+    if not context.is_dir():
+        problems.append(("build.context", f"'{context}' is not a directory"))
+    build = Build(
+        context=context,
+        dockerfile=raw_build.get("dockerfile", "Dockerfile"),
+        args={k: _arg_text(v) for k, v in (raw_build.get("args") or {}).items()},
+        target=raw_build.get("target"),
+        pull=raw_build.get("pull", False),
+        no_cache=raw_build.get("no_cache", False),
+    )
+    if context.is_dir() and not (context / build.dockerfile).is_file():
+        key = "build.dockerfile" if "dockerfile" in raw_build else "build"
+        problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
+                              "or set build.dockerfile"))
+
+    registries: dict[str, Credentials] = {}
+    for host, entry in (data.get("registries") or {}).items():
+        registries[normalise_host(host)] = Credentials(
+            username=entry["username"], password=Secret(entry["password"]))
+
+    webhooks = tuple(
+        Webhook(url=hook["url"],
+                secret=Secret(hook["secret"]) if hook.get("secret") else None,
+                required=hook.get("required", False),
+                timeout=float(hook.get("timeout", DEFAULT_WEBHOOK_TIMEOUT)))
+        for hook in data.get("webhooks") or ()
+    )
+    push = data.get("push", True)
+    env_push = env.get("DOCKYARD_PUSH")
+    if env_push is not None:
+        if env_push.lower() not in ("true", "false", "1", "0"):
+            problems.append(("DOCKYARD_PUSH", f"'{env_push}' is not true or false"))
+        push = env_push.lower() in ("true", "1")
+    if overrides.push is not None:
+        push = overrides.push
+    force = overrides.force if overrides.force is not None else False
+
+    if problems:
+        return None, problems
+    return Settings(
+        source=source,
+        images=tuple(images),
+        tag_rules=rules,
+        flavor=flavor,
+        labels=dict(data.get("labels") or {}),
+        build=build,
+        registries=registries,
+        webhooks=webhooks,
+        push=push,
+        force=force,
+        zero_config=source.startswith("defaults"),
+    ), []
+
+
+def _flavor_path(flavor: object, where: int | str) -> str:
+    if isinstance(flavor, dict):
+        return f"flavor.{where}"
+    return f"flavor[{where}]"
+
+
+def _arg_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,186 @@
+"""Settings: loading, interpolation, validation with every problem reported together."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import ConfigError
+from dockyard.secrets import Secret, redact
+from dockyard.settings import Overrides, find_config, load_settings
+
+
+def write(tmp_path: Path, text: str, dockerfile: bool = True) -> Path:
+    if dockerfile:
+        (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "dockyard.yml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path, env: dict[str, str] | None = None) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env or {})
+    assert info.value.exit_code == 2
+    return info.value.problems
+
+
+def test_full_config_is_read_and_frozen(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        images:
+          - ghcr.io/acme/app
+          - 127.0.0.1:5000/acme/app
+        tags:
+          - type=semver,pattern={{version}}
+          - type=sha
+        flavor:
+          - latest=auto
+        labels:
+          org.example.team: payments
+        build:
+          context: .
+          dockerfile: Dockerfile
+          args: {PYTHON_VERSION: "3.12", DEBUG: false, WORKERS: 4}
+          target: runtime
+        registries:
+          ghcr.io:
+            username: ${GITHUB_ACTOR}
+            password: ${GITHUB_TOKEN}
+        webhooks:
+          - url: https://hooks.example.com/deploy
+            secret: ${WEBHOOK_SECRET}
+            required: true
+    """)
+    env = {"GITHUB_ACTOR": "octocat", "GITHUB_TOKEN": "ghp_tokenvalue", "WEBHOOK_SECRET": "s3cr3t"}
+    settings = load_settings(path, env)
+    assert settings.images == ("ghcr.io/acme/app", "127.0.0.1:5000/acme/app")
+    assert settings.tag_rules is not None and len(settings.tag_rules) == 2
+    assert settings.labels == {"org.example.team": "payments"}
+    assert settings.build.context == tmp_path.resolve()
+    assert settings.build.args == {"PYTHON_VERSION": "3.12", "DEBUG": "false", "WORKERS": "4"}
+    assert settings.build.target == "runtime"
+    credentials = settings.credentials_for("ghcr.io/acme/app")
+    assert credentials is not None and credentials.username == "octocat"
+    assert credentials.password.reveal() == "ghp_tokenvalue"
+    assert "ghp_tokenvalue" not in repr(settings)
+    assert settings.credentials_for("127.0.0.1:5000/acme/app") is None
+    assert settings.webhooks[0].required is True
+    assert settings.push is True and settings.force is False
+    with pytest.raises(AttributeError):
+        settings.push = False  # type: ignore[misc]
+
+
+def test_secrets_are_registered_for_redaction_when_read(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        images: [ghcr.io/acme/app]
+        registries:
+          ghcr.io: {username: u, password: "${TOKEN}"}
+    """)
+    load_settings(path, {"TOKEN": "registered-when-read-9731"})
+    assert redact("auth failed for registered-when-read-9731!") == "auth failed for ***!"
+
+
+def test_defaults_and_flag_precedence(tmp_path: Path) -> None:
+    path = write(tmp_path, "images: [acme/app]\npush: true\n")
+    assert load_settings(path, {}).tag_rules is None
+    assert load_settings(path, {"DOCKYARD_PUSH": "false"}).push is False
+    flags_win = load_settings(path, {"DOCKYARD_PUSH": "true"}, Overrides(push=False, force=True))
+    assert flags_win.push is False and flags_win.force is True
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ('images: ["acme/${NAME}"]', {"NAME": "app"}, "acme/app"),
+        ('images: ["acme/${NAME:-fallback}"]', {}, "acme/fallback"),
+        ('images: ["acme/${NAME:-fallback}"]', {"NAME": ""}, "acme/fallback"),
+        ('images: ["acme/${NAME:-fallback}"]', {"NAME": "set"}, "acme/set"),
+        ('images: ["acme/${A}-${B}"]', {"A": "x", "B": "y"}, "acme/x-y"),
+        ("labels: {x: $$HOME}\nimages: [acme/app]", {}, None),
+    ],
+)
+def test_interpolation(tmp_path: Path, text: str, env: dict[str, str],
+                       expected: str | None) -> None:
+    settings = load_settings(write(tmp_path, text), env)
+    if expected is None:
+        assert settings.labels == {"x": "$HOME"}
+    else:
+        assert settings.images == (expected,)
+
+
+def test_every_problem_is_reported_together_with_key_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        images:
+          - ghcr.io/acme/app
+        tagz:
+          - type=sha
+        build:
+          dockerfile: 12
+        registries:
+          ghcr.io:
+            username: someone
+        webhooks:
+          - url: https://example.com/${MISSING_VAR}
+    """)
+    problems = problems_of(path)
+    text = "\n".join(problems)
+    assert "line 4: tagz: unknown key (did you mean 'tags'?)" in text
+    assert "line 12: webhooks[0].url: uses ${MISSING_VAR}, which is not set" in text
+    assert "line 7: build.dockerfile: must be a string, not a whole number" in text
+    assert "line 9: registries.ghcr.io.password: is required" in text
+    assert len(problems) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("images: ghcr.io/acme/app", "images: must be a list, not a string"),
+        ("images: []", "images: needs at least 1 item"),
+        ("tags: [type=sha]", "images: is required"),
+        ("images: [ghcr.io/Acme/App]", "images[0]: 'ghcr.io/Acme/App' has upper-case letters"),
+        ("images: [ghcr.io/acme/app:1.0]", "images[0]: 'ghcr.io/acme/app:1.0' has a tag"),
+        ("images: [acme/app, acme/app]", "images[1]: 'acme/app' is listed twice"),
+        ("images: [acme/app]\npush: yes please", "push: must be true or false"),
+        ("images: [acme/app]\nwebhooks: [{url: ftp://x}]", "webhooks[0].url: 'ftp://x'"),
+        ("images: [acme/app]\nwebhooks: [{uri: https://x}]",
+         "webhooks[0].uri: unknown key (did you mean 'url'?)"),
+        ("images: [acme/app]\nbuild: {dockerfile: Nope}", "build.dockerfile: no Dockerfile"),
+        ("images: [acme/app]\nbuild: {context: missing}", "build.context:"),
+        ("images: [acme/app]\ntags: [type=nonsense]", "tags[0]:"),
+        ("- just\n- a list", "the file must be a mapping"),
+        ("images: [acme/app\n", "not valid YAML"),
+        ("images: [\"acme/${BROKEN\"]", "is not a valid variable reference"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, fragment: str) -> None:
+    problems = problems_of(write(tmp_path, text))
+    assert any(fragment in p for p in problems), problems
+
+
+def test_config_error_message_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "imagez: [acme/app]")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert str(info.value).startswith(f"{path}: 2 problems:")
+
+
+def test_find_config(tmp_path: Path) -> None:
+    assert find_config(tmp_path, None, {}) is None
+    write(tmp_path, "images: [acme/app]")
+    assert find_config(tmp_path, None, {}) == tmp_path / "dockyard.yml"
+    other = tmp_path / "other.yml"
+    other.write_text("images: [acme/app]")
+    assert find_config(tmp_path, None, {"DOCKYARD_CONFIG": "other.yml"}) == other
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_config(tmp_path, "nope.yml", {})
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret("hunter2-value")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in f"{secret}"
+    assert "hunter2" not in f"{[secret]}"
+    assert secret.reveal() == "hunter2-value"
