@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="build and tag locally only")
     run.add_argument("--force", action="store_true", default=None,
                      help="rewrite tags the guards would leave alone")
+    run.add_argument("--output", metavar="PATH",
+                     help="also write the release record (the JSON result) to PATH")
     return parser
 
 
@@ -96,20 +98,34 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
 
 
 def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    handler = _COMMANDS[args.command]
+    return handler(args, env, out)
+
+
+def _prepare(args: argparse.Namespace, env: Mapping[str, str],
+             out: _Output) -> tuple[Settings, Context]:
+    """Context and settings for the commands that read dockyard.yml."""
     workdir = Path(args.chdir or Path.cwd()).resolve()
     context = resolve_context(env, workdir)
     overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None))
     settings = _settings(args.config, workdir, env, context, overrides, out)
     for note in context.notes:
         out.say(f"note: {note}")
+    return settings, context
 
+
+def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    settings, context = _prepare(args, env, out)
     from dockyard import pipeline  # imported here: `plan` stays light on purpose
 
-    if args.command == "plan":
-        plan = pipeline.make_plan(settings, context)
-        _render(plan.to_dict(), args.format, out, _plan_text)
-        return EXIT_OK
+    plan = pipeline.make_plan(settings, context)
+    _render(plan.to_dict(), args.format, out, _plan_text)
+    return EXIT_OK
 
+
+def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    settings, context = _prepare(args, env, out)
+    from dockyard import pipeline
     from dockyard.engine import Engine  # imports docker: only when an engine is needed
 
     engine = Engine.connect(env)
@@ -117,10 +133,27 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> in
         result = pipeline.run(settings, context, engine, log=out.say)
     finally:
         engine.close()
-    _render(result.to_dict(), args.format, out, _run_text)
+    record = result.to_dict()
+    if args.output:
+        _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
+    _render(record, args.format, out, _run_text)
     if result.error is not None:
         out.say(f"error: {result.error}")
     return result.exit_code
+
+
+Handler = Callable[[argparse.Namespace, dict[str, str], _Output], int]
+_COMMANDS: dict[str, Handler] = {"plan": _plan_command, "run": _run_command}
+
+
+def _write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """The release record as a file (redacted like everything else that leaves)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.redact(json.dumps(record, indent=2)) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise DockyardError(f"cannot write the record to {path}: {exc.strerror}",
+                            hint="check that the directory is writable") from exc
 
 
 def _settings(config: str | None, workdir: Path, env: Mapping[str, str], context: Context,
