@@ -23,6 +23,8 @@ from dockyard.secrets import Secret
 
 DEFAULT_CONFIG = "dockyard.yml"
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
+ZERO_CONFIG_RULES = ("type=schedule", "type=ref,event=branch", "type=ref,event=tag",
+                           "type=ref,event=pr", "type=sha")
 _VARIABLE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
@@ -117,11 +119,16 @@ def load_settings(
 def default_settings(
     workdir: Path, name: str, env: Mapping[str, str], overrides: Overrides = Overrides()
 ) -> Settings:
-    """Zero-config: build ./Dockerfile as `name` locally with the default tag rules."""
-    settings, problems = _build({"images": [name], "push": False}, workdir,
-                                f"defaults (no {DEFAULT_CONFIG})", env, overrides)
+    """Zero-config: build ./Dockerfile as `name` locally, pushing nothing.
+
+    The tag rules are metadata-action's defaults plus `type=sha`, so that a detached
+    checkout (where the defaults give nothing) still gets a tag.
+    """
+    data = {"images": [name], "push": False, "tags": list(ZERO_CONFIG_RULES)}
+    settings, problems = _build(data, workdir, f"defaults (no {DEFAULT_CONFIG})", env,
+                                overrides)
     if problems or settings is None:
-        raise ConfigError(settings.source if settings else "defaults",
+        raise ConfigError(f"defaults (no {DEFAULT_CONFIG} in {workdir})",
                           [f"{p}: {m}" for p, m in problems])
     return settings
 

@@ -1,0 +1,138 @@
+"""The CLI contract: commands, --format json on stdout only, exit codes, redaction.
+
+`plan` needs no engine and no network, so these run against real git repos only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard import __version__, pipeline
+from dockyard.cli import main
+from dockyard.secrets import Secret
+
+
+def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(repo), *args], env=env or {}, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def head(repo: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_plan_json_is_one_object_on_stdout(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo(tags=("v1.2.3",))
+    (repo / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app, 127.0.0.1:5000/acme/app]\n"
+        "tags:\n  - type=semver,pattern={{version}}\n  - type=semver,pattern={{major}}\n"
+        "  - type=ref,event=branch\n  - type=sha\n")
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+    assert code == 0, err
+    plan: dict[str, Any] = json.loads(out)
+    sha = head(repo)
+    assert plan["version"] == "1.2.3"
+    assert plan["tags"] == [
+        "ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:1", f"ghcr.io/acme/app:sha-{sha[:7]}",
+        "ghcr.io/acme/app:latest",
+        "127.0.0.1:5000/acme/app:1.2.3", "127.0.0.1:5000/acme/app:1",
+        f"127.0.0.1:5000/acme/app:sha-{sha[:7]}", "127.0.0.1:5000/acme/app:latest",
+    ]
+    assert plan["labels"]["org.opencontainers.image.revision"] == sha
+    assert plan["labels"]["org.opencontainers.image.version"] == "1.2.3"
+    assert plan["context"]["sha"] == sha and plan["context"]["tag"] == "v1.2.3"
+    explained = {e["tag"]: e for e in plan["explain"] if e["tag"]}
+    assert explained["1.2.3"]["rule"] == "type=semver,pattern={{version}}"
+    assert explained["1.2.3"]["floating"] is False
+    assert explained["1"]["floating"] is True
+    assert explained["latest"]["floating"] is True
+    reasons = {e["rule"]: e["reason"] for e in plan["explain"] if e["tag"] is None}
+    assert "type=ref,event=branch" in reasons
+
+
+def test_plan_text_explains_each_tag(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo(tags=("v2.0.0",))
+    (repo / "dockyard.yml").write_text(
+        "images: [acme/app]\ntags:\n  - type=semver,pattern={{version}}\n")
+    code, out, _ = dockyard(repo, "plan")
+    assert code == 0
+    assert "version: 2.0.0" in out
+    assert "acme/app:2.0.0" in out and "acme/app:latest" in out
+
+
+def test_zero_config_plan_uses_the_directory_name(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo(branch="feature/x")
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    name = repo.name.lower()
+    assert plan["tags"] == [f"{name}:feature-x", f"{name}:sha-{head(repo)[:7]}"]
+    assert "no dockyard.yml here" in err and "images:" in err
+
+
+def test_zero_config_without_a_dockerfile_exits_2(tmp_path: Path) -> None:
+    code, out, err = dockyard(tmp_path, "plan")
+    assert code == 2
+    assert out == ""
+    assert "no Dockerfile" in err
+
+
+def test_bad_config_exits_2_for_plan_too(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo()
+    (repo / "dockyard.yml").write_text("images: [acme/app]\nflavour: [latest=true]\n")
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+    assert (code, out) == (2, "")
+    assert "flavour: unknown key (did you mean 'flavor'?)" in err
+
+
+def test_missing_config_file_named_by_flag(git_repo: Callable[..., Path]) -> None:
+    code, _, err = dockyard(git_repo(), "plan", "--config", "nope.yml")
+    assert code == 2
+    assert "nope.yml" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "fragment"),
+    [
+        (["--version"], 0, f"dockyard {__version__}"),
+        (["--help"], 0, "usage: dockyard"),
+        (["run", "--help"], 0, "--no-push"),
+        (["plan", "--help"], 0, "--format"),
+        ([], 2, "required"),
+        (["launch"], 2, "invalid choice"),
+        (["plan", "--format", "xml"], 2, "invalid choice"),
+    ],
+)
+def test_usage(argv: list[str], code: int, fragment: str) -> None:
+    completed = subprocess.run([sys.executable, "-m", "dockyard", *argv], capture_output=True,
+                               text=True, check=False)
+    assert completed.returncode == code
+    assert fragment in completed.stdout + completed.stderr
+
+
+def test_a_bug_exits_3_with_how_to_report_and_no_secret(
+    git_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = git_repo()
+    (repo / "dockyard.yml").write_text("images: [acme/app]\n")
+    leaked = Secret("bug-secret-4471")
+
+    def broken(*_: object) -> None:  # fault injection: the boundary must catch anything
+        raise RuntimeError(f"unexpected state while holding {leaked.reveal()}")
+
+    monkeypatch.setattr(pipeline, "make_plan", broken)
+    code, out, err = dockyard(repo, "plan")
+    assert code == 3
+    assert "internal error: this is a bug in Dockyard" in err
+    assert "RuntimeError" in err
+    assert "bug-secret-4471" not in err + out
