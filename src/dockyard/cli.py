@@ -18,8 +18,15 @@ from typing import Any, TextIO
 
 from dockyard import __version__, secrets
 from dockyard.context import Context, resolve_context
-from dockyard.errors import DockyardError
-from dockyard.settings import Overrides, Settings, default_settings, find_config, load_settings
+from dockyard.errors import DockyardError, InputError
+from dockyard.settings import (
+    DEFAULT_CONFIG,
+    Overrides,
+    Settings,
+    default_settings,
+    find_config,
+    load_settings,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 ISSUES_URL = "https://github.com/dockyard-ci/dockyard/issues"
@@ -71,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="rewrite tags the guards would leave alone")
     run.add_argument("--output", metavar="PATH",
                      help="also write the release record (the JSON result) to PATH")
+    init = commands.add_parser(
+        "init", help="write a commented starter dockyard.yml for this repository",
+        description="Look at the repository (Dockerfile, git remote, CI files), write a "
+                    "starter dockyard.yml and print the CI snippet to add.")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    commands.add_parser(
+        "schema", help="print the JSON Schema of dockyard.yml (for editors)",
+        description="Print the JSON Schema that dockyard.yml is validated against.")
     return parser
 
 
@@ -143,7 +158,39 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
 
 
 Handler = Callable[[argparse.Namespace, dict[str, str], _Output], int]
-_COMMANDS: dict[str, Handler] = {"plan": _plan_command, "run": _run_command}
+
+
+def _init_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    from dockyard import starter
+
+    workdir = Path(args.chdir or Path.cwd()).resolve()
+    target = workdir / DEFAULT_CONFIG
+    if target.exists() and not args.force:
+        raise InputError(f"{target} exists already; nothing was written",
+                         hint="use `dockyard init --force` to overwrite it")
+    facts = starter.inspect_repo(workdir, resolve_context(env, workdir))
+    target.write_text(starter.render(facts), encoding="utf-8")
+    out.say(f"wrote {target} (images on {facts.platform}); check it with `dockyard plan`")
+    if facts.dockerfile is None:
+        out.say("note: no Dockerfile found; write one, or set build.dockerfile")
+    out.say("add this to your CI:")
+    out.result(starter.ci_snippet(facts))
+    return EXIT_OK
+
+
+def _schema_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    from dockyard.schema import CONFIG_SCHEMA
+
+    out.result(json.dumps(CONFIG_SCHEMA, indent=2))
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Handler] = {
+    "plan": _plan_command,
+    "run": _run_command,
+    "init": _init_command,
+    "schema": _schema_command,
+}
 
 
 def _write_record(path: Path, record: Mapping[str, Any]) -> None:

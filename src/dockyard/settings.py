@@ -183,8 +183,10 @@ def _locate(path: str, message: str, lines: Mapping[str, int]) -> str:
 def _interpolate(value: Any, env: Mapping[str, str], path: str,
                  problems: list[tuple[str, str]]) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
-    if isinstance(value, dict):
-        return {k: _interpolate(v, env, join(path, str(k)), problems) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: `registries: {"${CI_REGISTRY}": ...}`
+        return {_interpolate(k, env, path, problems): _interpolate(v, env, join(path, str(k)),
+                                                                   problems)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_interpolate(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
@@ -256,6 +258,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
 
     registries: dict[str, Credentials] = {}
     for host, entry in (data.get("registries") or {}).items():
+        if not entry["username"] and not entry["password"]:
+            continue  # both empty (e.g. ${CI_REGISTRY_USER:-} outside CI): use docker config
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
 

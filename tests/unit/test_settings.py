@@ -184,3 +184,24 @@ def test_secret_never_shows_itself() -> None:
     assert "hunter2" not in f"{secret}"
     assert "hunter2" not in f"{[secret]}"
     assert secret.reveal() == "hunter2-value"
+
+
+def test_keys_are_interpolated_and_empty_credentials_fall_back_to_docker_config(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, """
+        images: ["${CI_REGISTRY_IMAGE:-registry.gitlab.com/g/p}"]
+        registries:
+          "${CI_REGISTRY:-registry.gitlab.com}":
+            username: ${CI_REGISTRY_USER:-}
+            password: ${CI_REGISTRY_PASSWORD:-}
+    """)
+    outside_ci = load_settings(path, {})
+    assert outside_ci.images == ("registry.gitlab.com/g/p",)
+    assert outside_ci.registries == {}
+    in_ci = load_settings(path, {"CI_REGISTRY_IMAGE": "gitlab.example.com:5050/g/p",
+                                 "CI_REGISTRY": "gitlab.example.com:5050",
+                                 "CI_REGISTRY_USER": "gitlab-ci-token",
+                                 "CI_REGISTRY_PASSWORD": "job-token-value"})
+    credentials = in_ci.credentials_for("gitlab.example.com:5050/g/p")
+    assert credentials is not None and credentials.username == "gitlab-ci-token"

@@ -1,0 +1,92 @@
+"""`dockyard init` writes a starter that `dockyard plan` accepts, for each kind of remote."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockyard.cli import main
+
+
+def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(repo), *args], env=env or {}, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("remote", "image", "snippet", "registry_key"),
+    [
+        ("https://github.com/Acme/My-App.git", "ghcr.io/acme/my-app", "dockyard-ci/dockyard@v0",
+         "ghcr.io"),
+        ("git@gitlab.com:group/sub/proj.git", "registry.gitlab.com/group/sub/proj",
+         ".gitlab-ci-template.yml", "${CI_REGISTRY:-registry.gitlab.com}"),
+        (None, "registry.example.com/team/", "pip install dockyard", None),
+    ],
+)
+def test_init_then_plan(git_repo: Callable[..., Path], remote: str | None, image: str,
+                        snippet: str, registry_key: str | None) -> None:
+    repo = git_repo(tags=("v1.0.0",))
+    if remote:
+        subprocess.run(["git", "remote", "add", "origin", remote], cwd=repo, check=True)
+    code, out, err = dockyard(repo, "init")
+    assert code == 0, err
+    assert snippet in out
+    written = (repo / "dockyard.yml").read_text()
+    config = yaml.safe_load(written)
+    assert any(str(i).startswith(image) or image in str(i) for i in config["images"])
+    if registry_key:
+        assert registry_key in config["registries"]
+    else:
+        assert "registries" not in config
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["version"] == "1.0.0"
+    assert {t.rsplit(":", 1)[1] for t in plan["tags"]} >= {"1.0.0", "1.0", "latest"}
+
+
+def test_gitlab_starter_uses_ci_variables_when_set(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo(tags=("v1.0.0",))
+    subprocess.run(["git", "remote", "add", "origin", "https://gitlab.example.com/g/p.git"],
+                   cwd=repo, check=True)
+    assert dockyard(repo, "init")[0] == 0
+    env = {"CI_REGISTRY_IMAGE": "127.0.0.1:5000/g/p", "CI_REGISTRY": "127.0.0.1:5000"}
+    code, out, err = dockyard(repo, "plan", "--format", "json", env=env)
+    assert code == 0, err
+    assert "127.0.0.1:5000/g/p:1.0.0" in json.loads(out)["tags"]
+
+
+def test_init_never_overwrites_without_force(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo()
+    (repo / "dockyard.yml").write_text("images: [mine/own]\n")
+    code, _, err = dockyard(repo, "init")
+    assert code == 2
+    assert "exists already" in err and "--force" in err
+    assert (repo / "dockyard.yml").read_text() == "images: [mine/own]\n"
+    assert dockyard(repo, "init", "--force")[0] == 0
+    assert "images:" in (repo / "dockyard.yml").read_text()
+    assert "mine/own" not in (repo / "dockyard.yml").read_text()
+
+
+def test_init_finds_a_dockerfile_elsewhere(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo({"docker/Dockerfile": "FROM scratch\n", "README": "x\n"})
+    code, _, err = dockyard(repo, "init")
+    assert code == 0, err
+    config = yaml.safe_load((repo / "dockyard.yml").read_text())
+    assert config["build"] == {"context": ".", "dockerfile": "docker/Dockerfile"}
+    assert dockyard(repo, "plan")[0] == 0
+
+
+def test_schema_command_prints_the_validators_schema() -> None:
+    stdout = io.StringIO()
+    assert main(["schema"], env={}, stdout=stdout, stderr=io.StringIO()) == 0
+    schema = json.loads(stdout.getvalue())
+    assert schema["$schema"].startswith("http://json-schema.org/draft-07")
+    assert "images" in schema["required"]
