@@ -9,9 +9,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from support.registry import Registry
-
 from dockyard.cli import main
+from support.registry import Registry
 
 
 def run(repo: Path, env: dict[str, str]) -> tuple[int, str]:
