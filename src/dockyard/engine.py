@@ -19,6 +19,7 @@ import docker.errors
 import requests
 
 from dockyard.errors import BuildError, EngineError, PublishError
+from dockyard.remedies import registry_remedy
 from dockyard.settings import Build, Credentials
 
 LogSink = Callable[[str], None]
@@ -146,7 +147,7 @@ class Engine:
             raise PublishError(f"push of {repository}:{tag} failed: {_short(exc)}") from exc
         if error is not None:
             raise PublishError(f"push of {repository}:{tag} failed: {error}",
-                               hint=_push_hint(error))
+                               hint=registry_remedy(error))
         if not digest:
             raise PublishError(f"push of {repository}:{tag} ended without a digest from the "
                                "registry")
@@ -170,17 +171,6 @@ def _error_of(item: Mapping[str, Any]) -> str | None:
         return None
     detail = item.get("errorDetail") or {}
     return str(detail.get("message") or item.get("error") or "unknown error").strip()
-
-
-def _push_hint(message: str) -> str | None:
-    lowered = message.lower()
-    if "unauthorized" in lowered or "authentication required" in lowered \
-            or "denied" in lowered:
-        return ("check the username and password under `registries:` for this host "
-                "(or `docker login` it when it has no entry), and that they may push here")
-    if "connection refused" in lowered or "no such host" in lowered:
-        return "check the registry host and port in `images:`, and that the registry is up"
-    return None
 
 
 def _short(exc: BaseException) -> str:
