@@ -44,6 +44,8 @@ class Context:
     job_url: str | None = None
     dirty: bool = False
     shallow: bool = False
+    # A PR from another repository: CIs withhold secrets from its jobs.
+    pr_from_fork: bool = False
     # What could not be found out, each with the way to fix it.
     notes: tuple[str, ...] = field(default=())
 
@@ -78,6 +80,7 @@ class Context:
             "job_url": self.job_url,
             "dirty": self.dirty,
             "shallow": self.shallow,
+            "pr_from_fork": self.pr_from_fork,
             "notes": list(self.notes),
         }
 
@@ -121,6 +124,7 @@ def resolve_context(
         job_url=facts.job_url,
         dirty=git.dirty if git else False,
         shallow=git.shallow if git else False,
+        pr_from_fork=facts.pr_from_fork,
         notes=_notes(facts, ci, checkout, same_commit=same_commit),
     )
 
@@ -222,13 +226,21 @@ def _overlay(local: Facts, ci: Facts) -> Facts:
         run_number=ci.run_number,
         run_url=ci.run_url,
         job_url=ci.job_url,
+        pr_from_fork=refs.pr_from_fork,
     )
 
 
 _UNSHALLOW = {
     "github": "set `fetch-depth: 0` on actions/checkout",
     "gitlab": "set the CI variable `GIT_DEPTH: 0`",
+    "jenkins": "in the job's Git settings (Advanced clone behaviours) untick `Shallow clone` "
+    "and tick `Fetch tags`, or run `git fetch --tags --unshallow` before dockyard",
 }
+
+
+def unshallow_fix(provider: str) -> str:
+    """The CI setting (or, locally, the git command) that fetches full history and tags."""
+    return _UNSHALLOW.get(provider, "run `git fetch --tags --unshallow`")
 
 
 def _notes(
@@ -259,9 +271,17 @@ def _notes(
                 f"HEAD carries several tags ({', '.join(checkout.tags)}); building "
                 f"{facts.tag}, the highest version (else the last by name)"
             )
-        if checkout.shallow:
-            fix = _UNSHALLOW.get(ci.provider, "run `git fetch --tags --unshallow`")
-            notes.append(f"the clone is shallow, so tags and history may be missing: {fix}")
+        if checkout.shallow and ci.ref is not None:
+            notes.append(
+                f"the clone is shallow, which is fine: {ci.provider} names the ref ({ci.ref}), "
+                "so no local tags or history are read (to have them anyway: "
+                f"{unshallow_fix(ci.provider)})"
+            )
+        elif checkout.shallow:
+            notes.append(
+                "the clone is shallow and no CI variable names the ref, so a tag on this "
+                f"commit may be missing locally: {unshallow_fix(ci.provider)}"
+            )
         if facts.repo_url is None:
             notes.append(
                 "the repository's web URL is unknown (no `origin` remote with a host): "

@@ -42,6 +42,7 @@ class Facts:
     run_number: str | None = None
     run_url: str | None = None
     job_url: str | None = None
+    pr_from_fork: bool = False  # the PR's head lives in another repository
     notes: tuple[str, ...] = ()
 
 

@@ -85,6 +85,7 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
         run_id=run_id,
         run_number=value(env, "GITHUB_RUN_NUMBER"),
         run_url=f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id else None,
+        pr_from_fork=pr_number is not None and _from_fork(payload),
         notes=notes,
     )
 
@@ -97,6 +98,13 @@ def _pr_number(ref: str | None, event_name: str | None, payload: Mapping[str, An
     if (event_name or "").startswith("pull_request") and isinstance(number, int):
         return number
     return None
+
+
+def _from_fork(payload: Mapping[str, Any]) -> bool:
+    head = _text(payload, "pull_request", "head", "repo", "full_name")
+    base = _text(payload, "pull_request", "base", "repo", "full_name")
+    return _get(payload, "pull_request", "head", "repo", "fork") is True or (
+        head is not None and base is not None and head != base)
 
 
 def _commit_timestamp(payload: Mapping[str, Any], sha: str | None) -> str | None:

@@ -66,8 +66,15 @@ def read(env: Mapping[str, str]) -> Facts:
         run_number=value(env, "CI_PIPELINE_IID"),
         run_url=value(env, "CI_PIPELINE_URL"),
         job_url=value(env, "CI_JOB_URL"),
+        pr_from_fork=mr is not None and _from_fork(env),
         notes=notes,
     )
+
+
+def _from_fork(env: Mapping[str, str]) -> bool:
+    source = value(env, "CI_MERGE_REQUEST_SOURCE_PROJECT_ID")
+    target = value(env, "CI_MERGE_REQUEST_PROJECT_ID")
+    return source is not None and target is not None and source != target
 
 
 def _event(source: str | None) -> tuple[str | None, tuple[str, ...]]:

@@ -53,6 +53,8 @@ def read(env: Mapping[str, str]) -> Facts:
         run_id=value(env, "BUILD_ID"),
         run_number=value(env, "BUILD_NUMBER"),
         run_url=value(env, "BUILD_URL"),
+        # Branch Source plugins set CHANGE_FORK to the fork's owner for fork PRs.
+        pr_from_fork=change is not None and value(env, "CHANGE_FORK") is not None,
     )
 
 
