@@ -1,0 +1,546 @@
+"""A small client for the OCI distribution API, over `requests`: the one module here that
+speaks HTTP to registries.
+
+It authenticates as registries ask (a `WWW-Authenticate: Bearer realm=...,service=...,
+scope=...` challenge sends it to the token endpoint with the basic credentials; a `Basic`
+challenge makes it send them directly), caches tokens per scope and re-authenticates
+once when a token is refused. Manifests move as exact bytes with their media type, so a
+manifest written under a new tag keeps its digest. Transient failures (connection
+errors, 5xx, 429) are retried with capped exponential backoff and jitter; everything
+else fails at once with a `RegistryError` that names the registry and says what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import ipaddress
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from dockyard.errors import PublishError
+from dockyard.names import DOCKER_HUB
+from dockyard.settings import Credentials
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
+INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+
+VERSION_LABEL = "org.opencontainers.image.version"
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+_CHUNK = 64 * 1024
+_MAX_CONFIG_BYTES = 4 * 1024 * 1024
+_TOKEN_MARGIN_SECONDS = 10.0
+_DEFAULT_TOKEN_SECONDS = 60.0
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_CREDENTIALS_HINT = ("check the username and password under `registries:` for this host "
+                     "(or `docker login` it when it has no entry)")
+
+Sleep = Callable[[float], None]
+
+
+class RegistryError(PublishError):
+    """A registry refused a request or could not be reached."""
+
+    def __init__(self, host: str, message: str, *, status: int | None = None,
+                 transient: bool = False, hint: str | None = None) -> None:
+        super().__init__(f"{host}: {message}", hint=hint)
+        self.host = host
+        self.status = status
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently transient failures are retried."""
+
+    retries: int = 4  # attempts after the first
+    backoff_seconds: float = 1.0  # the first delay; doubled for every further attempt
+    max_backoff_seconds: float = 30.0  # no delay (Retry-After included) is longer
+    timeout_seconds: float = 60.0  # per request, connect and read
+
+    def delay(self, attempt: int, retry_after: str | None = None,
+              rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based).
+
+        Exponential with "equal jitter" (between half and all of the step), so parallel
+        clients do not retry in lockstep; a server's Retry-After (in seconds) wins when
+        it asks for more, and nothing exceeds the cap.
+        """
+        step = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
+        delay = step / 2 + rand() * step / 2
+        asked = _retry_after_seconds(retry_after)
+        if asked is not None:
+            delay = max(delay, asked)
+        return float(min(delay, self.max_backoff_seconds))
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lower-case: "bearer" or "basic"
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index exactly as the registry stores it."""
+
+    content: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.content)
+        return data
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    digest: str
+    media_type: str
+    size: int | None
+
+
+def parse_challenge(header: str) -> Challenge:
+    """Parse a WWW-Authenticate value such as `Bearer realm="...",service="..."`."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {}
+    for match in _CHALLENGE_PARAM.finditer(rest):
+        key, quoted, bare = match.groups()
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params[key.lower()] = value
+    return Challenge(scheme=scheme.lower(), params=params)
+
+
+def digest_of(content: bytes) -> str:
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def base_url(host: str) -> str:
+    """Where a registry's API lives: plain http on loopback, https everywhere else."""
+    if host == DOCKER_HUB:
+        return "https://registry-1.docker.io"
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return f"http://{host}"
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    return f"http://{host}" if loopback else f"https://{host}"
+
+
+def pull_scope(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def push_scope(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
+
+
+class RegistryClient:
+    """One registry host, one set of credentials. Close it (or use `with`) when done."""
+
+    def __init__(self, host: str, credentials: Credentials | None = None, *,
+                 policy: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
+                 sleep: Sleep = time.sleep, rand: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.url = base_url(host)
+        self._credentials = credentials
+        self._policy = policy
+        self._own_session = session is None
+        self._http = session or requests.Session()
+        if self._own_session:
+            # Loopback registries are never reached through an HTTP(S)_PROXY.
+            self._http.trust_env = not self.url.startswith("http://")
+        self._sleep = sleep
+        self._rand = rand
+        self._clock = clock
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._basic = False
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own_session:
+            self._http.close()
+
+    # ----------------------------------------------------------------- authentication
+
+    def authenticate(self, scopes: Sequence[str]) -> None:
+        """Log in for exactly `scopes` and check they were granted; for preflight checks.
+
+        A token service may hand out a token with fewer rights than asked (Docker Hub
+        does); its `access` claim says which, so missing push rights show up here, before
+        anything is built.
+        """
+        key = tuple(scopes)
+        with self._request("GET", "/v2/", key) as response:
+            self._expect(response, (200,), "cannot check access")
+        token = self._tokens.get(key)
+        if token is not None:
+            granted = _granted_actions(token[0])
+            for scope in key:
+                kind, _, rest = scope.partition(":")
+                name, _, actions = rest.rpartition(":")
+                wanted = set(actions.split(","))
+                have = granted.get((kind, name)) if granted is not None else wanted
+                if have is not None and not wanted <= have and "*" not in have:
+                    raise RegistryError(
+                        self.host, f"the credentials may not {'/'.join(sorted(wanted - have))} "
+                        f"{name} (no push permission)", status=403,
+                        hint="give these credentials push (write) access to the repository, "
+                             "or use credentials that have it")
+
+    def _login(self, scopes: tuple[str, ...], header: str) -> None:
+        challenge = parse_challenge(header)
+        if challenge.scheme == "basic":
+            if self._credentials is None:
+                raise RegistryError(self.host, "the registry requires a login, and none is "
+                                    "configured", status=401, hint=_CREDENTIALS_HINT)
+            self._basic = True
+        elif challenge.scheme == "bearer":
+            self._fetch_token(scopes, challenge)
+        else:
+            raise RegistryError(self.host, f"refused the request with an authentication "
+                                f"scheme Dockyard does not speak ({challenge.scheme or 'none'})",
+                                status=401)
+
+    def _fetch_token(self, scopes: tuple[str, ...], challenge: Challenge) -> None:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise RegistryError(self.host, "its Bearer challenge has no realm (token URL)",
+                                status=401)
+        params: list[tuple[str, str]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        for scope in scopes or (challenge.params.get("scope", ""),):
+            if scope:
+                params.append(("scope", scope))
+        auth = None
+        if self._credentials is not None:
+            auth = (self._credentials.username, self._credentials.password.reveal())
+        response = self._send("GET", realm, params=params, auth=auth)
+        with response:
+            if response.status_code in (401, 403):
+                raise RegistryError(self.host, "the token service refused the credentials "
+                                    "(bad username or password)", status=response.status_code,
+                                    hint=_CREDENTIALS_HINT)
+            if response.status_code != 200:
+                raise RegistryError(self.host, f"the token service answered HTTP "
+                                    f"{response.status_code}", status=response.status_code)
+            try:
+                body = response.json()
+                token = str(body.get("token") or body.get("access_token") or "")
+                lifetime = float(body.get("expires_in") or _DEFAULT_TOKEN_SECONDS)
+            except (ValueError, AttributeError) as exc:
+                raise RegistryError(self.host, "the token service answered something that is "
+                                    "not a token") from exc
+        if not token:
+            raise RegistryError(self.host, "the token service answered without a token")
+        self._tokens[scopes] = (token, self._clock() + lifetime - _TOKEN_MARGIN_SECONDS)
+
+    def _authorisation(self, scopes: tuple[str, ...]) -> dict[str, str]:
+        if self._basic and self._credentials is not None:
+            pair = f"{self._credentials.username}:{self._credentials.password.reveal()}"
+            return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        cached = self._tokens.get(scopes)
+        if cached is not None and cached[1] > self._clock():
+            return {"Authorization": f"Bearer {cached[0]}"}
+        return {}
+
+    # ----------------------------------------------------------------- manifests
+
+    def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """What `reference` (tag or digest) points at, or None when there is nothing."""
+        with self._request("HEAD", f"/v2/{repository}/manifests/{reference}",
+                           (pull_scope(repository),), headers={"Accept": ACCEPT}) as response:
+            if response.status_code == 404:
+                return None
+            self._expect(response, (200,), f"cannot read {repository}:{reference}")
+            length = response.headers.get("Content-Length")
+            return Descriptor(
+                digest=response.headers.get("Docker-Content-Digest", ""),
+                media_type=_media_type(response),
+                size=int(length) if length and length.isdigit() else None,
+            )
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest under `reference` with its exact bytes, or None when there is none."""
+        with self._request("GET", f"/v2/{repository}/manifests/{reference}",
+                           (pull_scope(repository),), headers={"Accept": ACCEPT}) as response:
+            if response.status_code == 404:
+                return None
+            self._expect(response, (200,), f"cannot read {repository}:{reference}")
+            content = response.content
+            media_type = _media_type(response)
+        digest = digest_of(content)
+        if reference.startswith("sha256:") and reference != digest:
+            raise RegistryError(self.host, f"served {repository}@{reference} with content of "
+                                f"digest {digest}", hint="the registry is corrupt or a proxy "
+                                "rewrote the manifest; do not trust it")
+        if media_type not in MANIFEST_TYPES:
+            media_type = str(json.loads(content).get("mediaType") or media_type)
+        return Manifest(content=content, media_type=media_type, digest=digest)
+
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
+        """Store the exact bytes under `reference` (a tag or the digest); return the digest."""
+        with self._request("PUT", f"/v2/{repository}/manifests/{reference}",
+                           (push_scope(repository),), data=manifest.content,
+                           headers={"Content-Type": manifest.media_type}) as response:
+            self._expect(response, (200, 201), f"cannot write {repository}:{reference}")
+            return response.headers.get("Docker-Content-Digest") or manifest.digest
+
+    # ----------------------------------------------------------------- blobs
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        with self._request("HEAD", f"/v2/{repository}/blobs/{digest}",
+                           (pull_scope(repository),)) as response:
+            if response.status_code == 404:
+                return False
+            self._expect(response, (200,), f"cannot check blob {digest} in {repository}")
+            return True
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Link blob `digest` from repository `source` into `repository` without uploading.
+
+        True when mounted; False when the registry would not (it then opened an upload
+        session instead, which is cancelled here) and the blob must be uploaded.
+        """
+        scopes = (push_scope(repository), pull_scope(source))
+        with self._request("POST", f"/v2/{repository}/blobs/uploads/", scopes,
+                           params={"mount": digest, "from": source}) as response:
+            self._expect(response, (201, 202), f"cannot mount {digest} into {repository}")
+            if response.status_code == 201:
+                return True
+            location = response.headers.get("Location")
+        if location:
+            with contextlib.suppress(RegistryError), \
+                    self._request("DELETE", urljoin(self.url + "/", location), scopes):
+                pass
+        return False
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
+        """Stream a blob in chunks; never holds it whole in memory."""
+        with self._request("GET", f"/v2/{repository}/blobs/{digest}",
+                           (pull_scope(repository),), stream=True) as response:
+            self._expect(response, (200,), f"cannot read blob {digest} from {repository}")
+            yield response.iter_content(_CHUNK)
+
+    def image_labels(self, repository: str, reference: str) -> dict[str, str] | None:
+        """Labels of the image config behind `reference` (for an index, its first image)."""
+        manifest = self.get_manifest(repository, reference)
+        if manifest is None:
+            return None
+        data = manifest.json()
+        if manifest.is_index:
+            entries = data.get("manifests") or []
+            if not entries:
+                return {}
+            child = self.get_manifest(repository, str(entries[0]["digest"]))
+            if child is None:
+                return {}
+            data = child.json()
+        config = data.get("config") or {}
+        if not config.get("digest"):
+            return {}
+        content = bytearray()
+        with self.open_blob(repository, str(config["digest"])) as chunks:
+            for chunk in chunks:
+                content += chunk
+                if len(content) > _MAX_CONFIG_BYTES:
+                    raise RegistryError(self.host, f"the image config of {repository}:"
+                                        f"{reference} is implausibly large")
+        try:
+            labels = json.loads(bytes(content)).get("config", {}).get("Labels") or {}
+        except (ValueError, AttributeError):
+            return {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    # ----------------------------------------------------------------- tags
+
+    def tags(self, repository: str, page_size: int = 100) -> list[str]:
+        """Every tag of `repository`, following `Link: <...>; rel="next"` pages."""
+        found: list[str] = []
+        url = f"/v2/{repository}/tags/list?n={page_size}"
+        while url:
+            with self._request("GET", url, (pull_scope(repository),)) as response:
+                if response.status_code == 404:
+                    return found
+                self._expect(response, (200,), f"cannot list the tags of {repository}")
+                found += response.json().get("tags") or []
+                following = response.links.get("next", {}).get("url")
+            url = urljoin(self.url + "/", following) if following else ""
+        return found
+
+    # ----------------------------------------------------------------- transport
+
+    def _request(self, method: str, path: str, scopes: tuple[str, ...], *,
+                 headers: Mapping[str, str] | None = None,
+                 data: bytes | None = None, params: Mapping[str, str] | None = None,
+                 stream: bool = False) -> requests.Response:
+        """Send with authorisation; on 401 log in as the challenge says, once, and resend."""
+        url = path if path.startswith(("http://", "https://")) else self.url + path
+        relogged = False
+        while True:
+            sent = dict(headers or {})
+            sent.update(self._authorisation(scopes))
+            response = self._send(method, url, headers=sent, data=data, params=params,
+                                  stream=stream)
+            if response.status_code != 401:
+                return response
+            challenge = response.headers.get("WWW-Authenticate", "")
+            response.close()
+            if relogged or not challenge:
+                raise RegistryError(
+                    self.host, "refused the credentials (unauthorized)"
+                    if self._credentials else "requires a login, and none is configured",
+                    status=401, hint=_CREDENTIALS_HINT)
+            self._tokens.pop(scopes, None)
+            self._login(scopes, challenge)
+            relogged = True
+
+    def _send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+              data: bytes | None = None, params: Any = None, stream: bool = False,
+              auth: tuple[str, str] | None = None) -> requests.Response:
+        """One request, retried on connection errors, 5xx and 429."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(
+                    method, url, headers=dict(headers or {}), data=data, params=params,
+                    stream=stream, auth=auth, timeout=self._policy.timeout_seconds,
+                    allow_redirects=method in ("GET", "HEAD"))
+            except requests.ConnectionError as exc:
+                problem = _connection_problem(exc)
+                if attempt > self._policy.retries or problem.startswith("unknown host"):
+                    raise RegistryError(self.host, f"cannot reach the registry ({problem})",
+                                        transient=True, hint=_reach_hint(problem)) from None
+                self._sleep(self._policy.delay(attempt, None, self._rand))
+                continue
+            except requests.Timeout:
+                if attempt > self._policy.retries:
+                    raise RegistryError(self.host, "the registry did not answer in "
+                                        f"{self._policy.timeout_seconds:g}s", transient=True,
+                                        hint="try again later, or raise "
+                                             "publish.timeout_seconds") from None
+                self._sleep(self._policy.delay(attempt, None, self._rand))
+                continue
+            except requests.RequestException as exc:
+                raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
+                    from None
+            status = response.status_code
+            if status != 429 and status < 500:
+                return response
+            retry_after = response.headers.get("Retry-After")
+            response.close()
+            if attempt > self._policy.retries:
+                raise RegistryError(self.host, f"{method} {_path_of(url)} still failed with HTTP "
+                                    f"{status} after {attempt} attempts", status=status,
+                                    transient=True, hint="the registry is down or overloaded; "
+                                    "run again later (raise publish.retries to wait longer)")
+            self._sleep(self._policy.delay(attempt, retry_after, self._rand))
+
+    def _expect(self, response: requests.Response, ok: tuple[int, ...], what: str) -> None:
+        status = response.status_code
+        if status in ok:
+            return
+        codes = _error_codes(response)
+        detail = f"HTTP {status}" + (f" {', '.join(codes)}" if codes else "")
+        hint = None
+        if status == 403 or "DENIED" in codes:
+            detail = "access denied (no push permission)" if status == 403 else detail
+            hint = ("give these credentials push (write) access to the repository, or use "
+                    "credentials that have it")
+        elif "NAME_INVALID" in codes or "NAME_UNKNOWN" in codes:
+            hint = "check the repository name in `images:`; some registries need it created " \
+                   "first"
+        raise RegistryError(self.host, f"{what}: {detail}", status=status, hint=hint)
+
+
+def _media_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+
+
+def _error_codes(response: requests.Response) -> list[str]:
+    try:
+        errors = response.json().get("errors") or []
+        return [str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code")]
+    except (ValueError, AttributeError):
+        return []
+
+
+def _granted_actions(token: str) -> dict[tuple[str, str], set[str]] | None:
+    """The `access` claim of a JWT token by (type, name); None when it is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        access = payload["access"]
+        return {(str(a["type"]), str(a["name"])): {str(x) for x in a.get("actions") or ()}
+                for a in access}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare from registries; fall back to our own backoff
+
+
+def _connection_problem(exc: requests.ConnectionError) -> str:
+    text = repr(exc)
+    if "NameResolutionError" in text or "Name or service not known" in text \
+            or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        return "unknown host"
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text \
+            or "ConnectionResetError" in text:
+        return "the connection was dropped"
+    if "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS failed"
+    return "connection error"
+
+
+def _reach_hint(problem: str) -> str:
+    if problem == "unknown host":
+        return "check the registry host in `images:` (a typo?), and DNS on this runner"
+    if problem == "TLS failed":
+        return "the registry's certificate is not trusted here; install its CA certificate"
+    return "check the registry host and port in `images:`, and that the registry is up"
+
+
+def _path_of(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
