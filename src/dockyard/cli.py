@@ -228,19 +228,28 @@ def _render(data: dict[str, Any], fmt: str, out: _Output, text: Any) -> None:
 
 
 def _plan_text(data: Mapping[str, Any]) -> str:
-    lines = [f"version: {data['version'] or '(none)'}", "", "tags:"]
-    produced = [e for e in data["explain"] if e["tag"] is not None]
-    width = max((len(e["tag"]) for e in produced), default=3)
-    for entry in produced:
-        kind = "floating" if entry["floating"] else "release"
-        lines.append(f"  {entry['tag']:<{width}}  {kind:<8}  {entry['rule']}")
-    skipped = [e for e in data["explain"] if e["tag"] is None]
+    lines = [f"version: {data['version'] or '(none)'}", ""]
+    produced = [(e["tag"], "floating" if e["floating"] else "release", e["rule"])
+                for e in data["explain"] if e["tag"] is not None]
+    lines += _table(("TAG", "KIND", "RULE"), produced) if produced else ["no tags"]
+    skipped = [(e["rule"], e["reason"]) for e in data["explain"] if e["tag"] is None]
     if skipped:
         lines += ["", "rules that produced nothing:"]
-        lines += [f"  {e['rule']}: {e['reason']}" for e in skipped]
+        lines += _table(("RULE", "REASON"), skipped)
     lines += ["", "references:"] + [f"  {ref}" for ref in data["tags"]]
     lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
     return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows under a header, each column as wide as its widest cell but the last."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    lines = []
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
+    return lines
 
 
 def _run_text(data: Mapping[str, Any]) -> str:

@@ -37,18 +37,19 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import semver
 
-from dockyard.context import Context
+from dockyard.context import Context, unshallow_fix
 from dockyard.errors import InputError
 
 __all__ = [
     "DEFAULT_PRIORITIES",
+    "AmbiguousTagError",
     "Flavor",
     "PlannedTag",
     "RuleSyntaxError",
@@ -359,7 +360,7 @@ def _check_schedule(attrs: dict[str, str]) -> list[str]:
     return [f"pattern: {p}" for p in _check_template(attrs["pattern"], _DATE_NAMES)]
 
 
-def _check_version(names: Mapping[str, bool]) -> Callable[[dict[str, str]], list[str]]:
+def _check_version(names: Mapping[str, str]) -> Callable[[dict[str, str]], list[str]]:
     def check(attrs: dict[str, str]) -> list[str]:
         problems: list[str] = []
         if "pattern" not in attrs:
@@ -532,17 +533,25 @@ class _Expression:
 _Template = tuple[str | _Expression, ...]
 _Scope = Mapping[str, Callable[[_Expression], str]]
 
-# Names a template may use, each with whether it is a date helper taking a format.
-_GLOBAL_NAMES: Mapping[str, bool] = {
-    "branch": False, "tag": False, "sha": False, "base_ref": False,
-    "is_default_branch": False, "is_not_default_branch": False,
-    "date": True, "commit_date": True,
+# Names a template may use, each with the arguments it takes: none ("value"), a
+# moment.js format and a time zone ("date"), or an optional length ("length").
+_VALUE, _DATE, _LENGTH = "value", "date", "length"
+_GLOBAL_NAMES: Mapping[str, str] = {
+    "branch": _VALUE, "tag": _VALUE, "sha": _LENGTH, "base_ref": _VALUE,
+    "is_default_branch": _VALUE, "is_not_default_branch": _VALUE,
+    "date": _DATE, "commit_date": _DATE,
+    # Dockyard's own, from the CI run (see the module docstring).
+    "run_number": _VALUE, "run_id": _VALUE,
 }
-_DATE_NAMES: Mapping[str, bool] = {"date": True, "commit_date": True}
-_SEMVER_NAMES: Mapping[str, bool] = dict.fromkeys(
-    ("raw", "version", "major", "minor", "patch", "prerelease", "build"), False)
-_PEP440_NAMES: Mapping[str, bool] = dict.fromkeys(
-    ("raw", "version", "major", "minor", "patch"), False)
+_DATE_NAMES: Mapping[str, str] = {"date": _DATE, "commit_date": _DATE}
+_SEMVER_NAMES: Mapping[str, str] = dict.fromkeys(
+    ("raw", "version", "major", "minor", "patch", "prerelease", "build"), _VALUE)
+_PEP440_NAMES: Mapping[str, str] = dict.fromkeys(
+    ("raw", "version", "major", "minor", "patch"), _VALUE)
+# Expressions whose value changes from build to build by nature (dates, run numbers,
+# shas): a tag made from them is not compared with version shapes (see _guard).
+_PER_BUILD_NAMES = frozenset(("date", "commit_date", "run_number", "run_id", "sha"))
+_SHA_LENGTHS = range(1, 65)  # 40 for SHA-1 repositories, 64 for SHA-256 ones
 # A pattern that names one of these gives the full version, not a floating one.
 _FULL_VERSION_NAMES = frozenset(("raw", "version", "patch", "prerelease", "build"))
 
@@ -605,7 +614,7 @@ def _parse_expression(body: str, *, escape: bool) -> _Expression:
     return _Expression(head["word"], tuple(args), tuple(options), escape)
 
 
-def _check_template(text: str, names: Mapping[str, bool]) -> list[str]:
+def _check_template(text: str, names: Mapping[str, str]) -> list[str]:
     """Problems with a template, given the names it may use there."""
     try:
         template = _parse_template(text)
@@ -618,12 +627,41 @@ def _check_template(text: str, names: Mapping[str, bool]) -> list[str]:
         if part.name not in names:
             allowed = ", ".join(f"{{{{{name}}}}}" for name in names)
             problems.append(f"unknown expression '{{{{{part.name}}}}}'"
-                            f"{_did_you_mean(part.name, names)}; allowed here: {allowed}")
-        elif not names[part.name] and (part.args or part.options):
+                            f"{_expression_hint(part.name, names)}; allowed here: {allowed}")
+        elif names[part.name] == _VALUE and (part.args or part.options):
             problems.append(f"'{{{{{part.name}}}}}' takes no arguments")
-        elif names[part.name]:
+        elif names[part.name] == _DATE:
             problems += _check_date_expression(part)
+        elif names[part.name] == _LENGTH:
+            problems += _check_length_expression(part)
     return problems
+
+
+def _expression_hint(name: str, names: Mapping[str, str]) -> str:
+    """Point people who paste a CI's own expression syntax at Dockyard's."""
+    scope, dot, rest = name.partition(".")
+    if dot and scope == "env":
+        return (f" (dockyard.yml reads the environment when it is loaded: write ${{{rest}}} "
+                f"or ${{{rest}:-default}} instead)")
+    if dot and scope == "github" and rest in ("run_number", "run_id", "sha"):
+        return f" (write {{{{{rest}}}}}: it reads the run of any CI)"
+    if dot:
+        return (" (CI expressions are not evaluated in tag rules; use ${NAME} for an "
+                "environment variable)")
+    return _did_you_mean(name, names)
+
+
+def _check_length_expression(expression: _Expression) -> list[str]:
+    name = expression.name
+    if expression.options or len(expression.args) > 1:
+        return [f"'{{{{{name}}}}}' takes one quoted length at most, e.g. {{{{{name} '12'}}}}"]
+    if not expression.args:
+        return []
+    length = expression.args[0]
+    if length is None or not length.isdigit() or int(length) not in _SHA_LENGTHS:
+        return [f"'{{{{{name}}}}}' length must be a quoted whole number from 1 to 64, e.g. "
+                f"{{{{{name} '12'}}}}"]
+    return []
 
 
 def _check_date_expression(expression: _Expression) -> list[str]:
@@ -674,6 +712,32 @@ def _is_raw_statement(pattern: str) -> bool:
 
 def _constant(value: str) -> Callable[[_Expression], str]:
     return lambda _expression: value
+
+
+class _Unknown(Exception):
+    """A Dockyard expression whose value this context does not have: the rule using it
+    gives no tag (with this as the reason) rather than a tag with a hole in it."""
+
+
+def _known(value: str | None, name: str, provider: str) -> Callable[[_Expression], str]:
+    def render(_expression: _Expression) -> str:
+        if value is None:
+            where = "outside CI" if provider == "local" else f"on {provider}"
+            raise _Unknown(f"{{{{{name}}}}} is unknown {where}: the CI run sets it")
+        return value
+
+    return render
+
+
+def _sha_helper(sha: str) -> Callable[[_Expression], str]:
+    """`{{sha}}` is the short sha (7 characters, as metadata-action); `{{sha '12'}}` the
+    first 12."""
+
+    def render(expression: _Expression) -> str:
+        length = expression.args[0] if expression.args else None
+        return sha[:int(length)] if length and length.isdigit() else sha[:7]
+
+    return render
 
 
 def _date_helper(when: datetime) -> Callable[[_Expression], str]:
@@ -1064,13 +1128,15 @@ class _Facts:
         return {
             "branch": _constant(self.branch or ""),
             "tag": _constant(self.tag or ""),
-            "sha": _constant(context.short_sha),
+            "sha": _sha_helper(context.sha),
             "base_ref": _constant(base_ref),
             "is_default_branch": _constant("true" if default else "false"),
             "is_not_default_branch": _constant("false" if default else "true"),
             "date": _date_helper(now),
             # metadata-action falls back to now when it cannot find the commit date.
             "commit_date": _date_helper(_aware(context.commit_date or now)),
+            "run_number": _known(context.run_number, "run_number", context.provider),
+            "run_id": _known(context.run_id, "run_id", context.provider),
         }
 
 
@@ -1082,32 +1148,67 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+# What a tag means, for the ambiguity guard: two rules may give the same tag only when
+# they mean the same by it. `floating` is every meaning but _RELEASE.
+_RELEASE = "release"  # one build, for good: a full version, the git tag, a sha
+_LINE = "version line"  # the newest release of a line: 1, 1.2, latest
+_MOVING = "moving"  # the last build of a branch, pull request or schedule, or a raw name
+_MEANINGS = {
+    _RELEASE: "a release tag (one build, for good)",
+    _LINE: "a version tag (the newest release of a line, or latest)",
+    _MOVING: "a moving tag (the last build of a branch, pull request or schedule, or a "
+             "raw name)",
+}
+
+
 @dataclass(frozen=True)
 class _Candidate:
     value: str  # before sanitising
-    floating: bool
+    meaning: str  # _RELEASE, _LINE or _MOVING
     means_latest: bool  # with latest=auto, whether this rule coming first means latest
     note: str = ""  # said when the tag turns out to be a duplicate
+
+
+class AmbiguousTagError(RuleSyntaxError):
+    """Two rules give one tag different meanings (see `compute_tags`); `problems` pairs
+    each such tag with both rules and what each means by it."""
+
+    def __init__(self, problems: Sequence[tuple[int | str, str]]) -> None:
+        super().__init__(problems)
+        count = len(self.problems)
+        lines = [f"{count} ambiguous tag{'s' if count != 1 else ''}: two rules give one tag "
+                 "different meanings, so Dockyard refuses to guess:"]
+        lines += [f"  - [{where}] {message}" for where, message in self.problems]
+        self.message = "\n".join(lines)
+        self.args = (self.message,)
 
 
 def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Context) -> TagPlan:
     """The tags metadata-action would give for this context. Pure: no I/O, no clock.
 
-    No rules (None or empty, as in metadata-action) means default_rules().
+    No rules (None or empty, as in metadata-action) means default_rules(). Raises
+    AmbiguousTagError when two rules would give one tag different meanings: in this
+    build (a release tag and a floating one, or a version tag and a moving one), or
+    across builds (a moving tag, such as branch `1.2`, that has the shape of the tags a
+    semver or pep440 rule gives on tag builds, such as `{{major}}.{{minor}}`).
     """
     chosen = tuple(rules) if rules else default_rules()
     facts = _Facts.of(context)
     scope = facts.scope()
     tags: list[PlannedTag] = []
     skipped: list[SkippedRule] = []
+    meanings: dict[str, str] = {}
+    problems: list[tuple[int | str, str]] = []
     latest: bool | None = None
     for rule in sorted(chosen, key=lambda r: -r.priority):
         try:
             outcome = _apply(rule, flavor, facts, scope)
         except _TemplateError as exc:
             raise RuleSyntaxError([(rule.source, str(exc))]) from None
+        except _Unknown as exc:
+            outcome = str(exc)
         if isinstance(outcome, str):
-            skipped.append(SkippedRule(rule.source, outcome))
+            skipped.append(SkippedRule(rule.source, _with_fetch_hint(rule, outcome, context)))
             continue
         name = sanitize_tag(outcome.value)
         if not name:
@@ -1119,33 +1220,157 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
             latest = outcome.means_latest if flavor.latest == "auto" else flavor.latest == "true"
         same = next((t for t in tags if t.name == name), None)
         if same is not None:
+            if meanings[name] != outcome.meaning:
+                problems.append((name, _clash(name, same.rule, meanings[name], rule.source,
+                                              outcome.meaning)))
             reason = f"gives '{name}', already given by '{same.rule}'{outcome.note}"
             skipped.append(SkippedRule(rule.source, reason))
             continue
-        tags.append(PlannedTag(name, rule.source, rule.priority, outcome.floating))
+        tags.append(PlannedTag(name, rule.source, rule.priority, outcome.meaning != _RELEASE))
+        meanings[name] = outcome.meaning
     if tags:
-        _add_latest(tags, skipped, flavor, scope, bool(latest))
+        _add_latest(tags, skipped, meanings, problems, flavor, scope, bool(latest))
+    problems += _version_shaped(tags, meanings, chosen, flavor, scope)
+    if problems:
+        raise AmbiguousTagError(problems)
     return TagPlan(version=tags[0].name if tags else None, tags=tuple(tags),
                    skipped=tuple(skipped))
 
 
-def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule], flavor: Flavor,
-                scope: _Scope, latest: bool) -> None:
+def _clash(name: str, first: str, first_meaning: str, second: str, second_meaning: str) -> str:
+    return (f"'{first}' gives '{name}' as {_MEANINGS[first_meaning]}, and '{second}' gives "
+            f"it as {_MEANINGS[second_meaning]}: one tag cannot mean both. Give one of the "
+            "rules its own prefix= or suffix=, or an enable= that keeps it off this build")
+
+
+def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule], meanings: dict[str, str],
+                problems: list[tuple[int | str, str]], flavor: Flavor, scope: _Scope,
+                latest: bool) -> None:
     source = f"flavor latest={flavor.latest}"
     if not latest:
         reason = ("latest=false" if flavor.latest == "false" else
                   f"the first tag ('{tags[0].name}' from '{tags[0].rule}') is not a release")
         skipped.append(SkippedRule(source, reason))
         return
-    prefix = _render(flavor.prefix, scope) if flavor.prefix_onlatest else ""
-    suffix = _render(flavor.suffix, scope) if flavor.suffix_onlatest else ""
+    try:
+        prefix = _render(flavor.prefix, scope) if flavor.prefix_onlatest else ""
+        suffix = _render(flavor.suffix, scope) if flavor.suffix_onlatest else ""
+    except _Unknown as exc:
+        skipped.append(SkippedRule(source, str(exc)))
+        return
     name = sanitize_tag(f"{prefix}latest{suffix}")
     same = next((t for t in tags if t.name == name), None)
     if same is not None:
+        if meanings[name] != _LINE:
+            problems.append((name, _clash(name, same.rule, meanings[name], source, _LINE)))
         skipped.append(SkippedRule(source, f"gives '{name}', already given by '{same.rule}'"))
         return
     # metadata-action always lists latest last; its priority keeps the order sorted.
     tags.append(PlannedTag(name, source, min(0, tags[-1].priority), True))
+    meanings[name] = _LINE
+
+
+# The shapes of what semver and pep440 patterns give, once sanitised.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+_SEMVER_VERSION = rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_IDENTIFIERS})?"
+_PEP440_VERSION = (r"(?:[0-9]+-)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?"
+                   r"(?:\.dev[0-9]+)?(?:-[a-z0-9]+(?:\.[a-z0-9]+)*)?")
+_VERSION_SHAPES: Mapping[str, Mapping[str, str]] = {
+    "semver": {
+        "major": _NUMBER, "minor": _NUMBER, "patch": _NUMBER, "version": _SEMVER_VERSION,
+        "raw": rf"v?{_SEMVER_VERSION}(?:-{_IDENTIFIERS})?",
+        "prerelease": "[0-9A-Za-z-]*", "build": "[0-9A-Za-z-]*",
+    },
+    "pep440": {
+        "major": "[0-9]+", "minor": "[0-9]+", "patch": "[0-9]+", "version": _PEP440_VERSION,
+        "raw": f"v?{_PEP440_VERSION}",
+    },
+}
+
+
+def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, str],
+                    rules: Sequence[TagRule], flavor: Flavor,
+                    scope: _Scope) -> list[tuple[int | str, str]]:
+    """Moving tags of this build that a semver/pep440 rule would give on a tag build.
+
+    A branch `1.2` beside `type=semver,pattern={{major}}.{{minor}}` moves the `1.2`
+    version tag to whatever that branch holds, on every push: the version tag would go
+    backwards. Tags made from per-build values (dates, run numbers, shas) are not
+    compared: a nightly `20240101` is not mistaken for a major version.
+    """
+    by_source = {rule.source: rule for rule in rules}
+    moving = [t for t in tags if meanings[t.name] == _MOVING and t.rule in by_source
+              and not (_rule_names(by_source[t.rule], flavor) & _PER_BUILD_NAMES)]
+    if not moving:
+        return []
+    problems: list[tuple[int | str, str]] = []
+    for rule in rules:
+        shape = _version_shape(rule, flavor, scope)
+        if shape is None:
+            continue
+        regex, meaning = shape
+        for planned in moving:
+            if regex.fullmatch(planned.name) and planned.rule != rule.source:
+                problems.append((planned.name, (
+                    f"'{planned.rule}' gives '{planned.name}' as {_MEANINGS[_MOVING]}, and "
+                    f"'{rule.source}' gives tags of that shape on tag builds as "
+                    f"{_MEANINGS[meaning]}: this build would move a version tag. Give the "
+                    f"moving tag a prefix= or suffix= (e.g. prefix=branch-), or an enable= "
+                    "that keeps it off this build")))
+    return problems
+
+
+def _rule_names(rule: TagRule, flavor: Flavor) -> frozenset[str]:
+    """Every expression a rule's tag is made from, its prefix and suffix included."""
+    texts = [rule.attrs.get(key, "") for key in ("value", "pattern")]
+    texts += [rule.attrs.get("prefix", flavor.prefix), rule.attrs.get("suffix", flavor.suffix)]
+    names: frozenset[str] = frozenset()
+    for text in texts:
+        try:
+            names |= _names(text)
+        except _TemplateError:
+            continue
+    return names
+
+
+def _version_shape(rule: TagRule, flavor: Flavor,
+                   scope: _Scope) -> tuple[re.Pattern[str], str] | None:
+    """A regular expression for the tags a semver/pep440 rule gives on tag builds, and
+    their meaning; None for other rules, disabled ones and per-build affixes."""
+    shapes = _VERSION_SHAPES.get(rule.type)
+    if shapes is None or rule.attrs.get("enable") == "false":
+        return None
+    prefix = rule.attrs.get("prefix", flavor.prefix)
+    suffix = rule.attrs.get("suffix", flavor.suffix)
+    pattern = rule.attrs.get("pattern", "{{version}}")
+    try:
+        if (_names(prefix) | _names(suffix)) & _PER_BUILD_NAMES:
+            return None
+        parts = [_literal_shape(_render(prefix, scope))]
+        for part in _parse_template(pattern):
+            parts.append(_literal_shape(part) if isinstance(part, str)
+                         else shapes.get(part.name, ""))
+        parts.append(_literal_shape(_render(suffix, scope)))
+    except (_TemplateError, _Unknown):
+        return None
+    meaning = _LINE if not (_names(pattern) & _FULL_VERSION_NAMES) else _RELEASE
+    return re.compile("".join(parts)), meaning
+
+
+def _literal_shape(text: str) -> str:
+    return re.escape(re.sub(r"[^a-zA-Z0-9._-]+", "-", text))
+
+
+def _with_fetch_hint(rule: TagRule, reason: str, context: Context) -> str:
+    """In a shallow clone with no tag known, a rule that reads the git tag may be missing
+    one that was simply not fetched: say how to fetch it."""
+    reads_tag = rule.type in ("semver", "pep440", "match") or rule.attrs.get("event") == "tag"
+    if not (context.shallow and context.tag is None and reads_tag
+            and reason.startswith("not a tag event")):
+        return reason
+    return (f"{reason}; the clone is shallow, so a tag on this commit may not have been "
+            f"fetched: {unshallow_fix(context.provider)}")
 
 
 def _apply(rule: TagRule, flavor: Flavor, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1159,8 +1384,7 @@ def _apply(rule: TagRule, flavor: Flavor, facts: _Facts, scope: _Scope) -> _Cand
     outcome = _RULE_FUNCTIONS[rule.type](rule, facts, scope)
     if isinstance(outcome, str):
         return outcome
-    return _Candidate(_affix(outcome.value, rule, flavor, scope), outcome.floating,
-                      outcome.means_latest, outcome.note)
+    return replace(outcome, value=_affix(outcome.value, rule, flavor, scope))
 
 
 def _affix(value: str, rule: TagRule, flavor: Flavor, scope: _Scope) -> str:
@@ -1173,7 +1397,7 @@ def _affix(value: str, rule: TagRule, flavor: Flavor, scope: _Scope) -> str:
 def _schedule(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     if "schedule" not in facts.context.event:
         return f"not a scheduled run (event is {facts.context.event})"
-    return _Candidate(_render(rule.attrs.get("pattern", "nightly"), scope), True, False)
+    return _Candidate(_render(rule.attrs.get("pattern", "nightly"), scope), _MOVING, False)
 
 
 def _version_text(rule: TagRule, facts: _Facts, scope: _Scope) -> str | None:
@@ -1208,10 +1432,9 @@ def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     if version.prerelease:
         if not _is_raw_statement(pattern):
             pattern = "{{version}}"
-        return _Candidate(_render(pattern, versions), False, False,
+        return _Candidate(_render(pattern, versions), _RELEASE, False,
                           f" (prerelease {text} is tagged with its full version only)")
-    floating = not (_names(pattern) & _FULL_VERSION_NAMES)
-    return _Candidate(_render(pattern, versions), floating, True)
+    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True)
 
 
 def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1225,11 +1448,21 @@ def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     pattern = rule.attrs.get("pattern", "{{version}}")
     if version.pre or version.post is not None or version.dev is not None:
         value = text if _is_raw_statement(pattern) else version.clean()
-        return _Candidate(value, False, False,
+        return _Candidate(value, _RELEASE, False,
                           f" (pre, post or dev release {text} is tagged with its full "
                           "version only)")
-    floating = not (_names(pattern) & _FULL_VERSION_NAMES)
-    return _Candidate(_render(pattern, _pep440_scope(text, version)), floating, True)
+    versions = _pep440_scope(text, version)
+    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True)
+
+
+def _version_meaning(pattern: str, versions: _Scope) -> str:
+    """A pattern naming the full version gives a release tag; so does one that happens to
+    give the full version here (`{{major}}.{{minor}}` of pep440 `1.2`). Else a version
+    line."""
+    if _names(pattern) & _FULL_VERSION_NAMES:
+        return _RELEASE
+    full = _render("{{version}}", versions)
+    return _RELEASE if _render(pattern, versions) == full else _LINE
 
 
 def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1249,7 +1482,7 @@ def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     value = groups[group] if group < len(groups) else None
     if value is None:
         return f"group {group} of pattern '{pattern}' captures nothing in '{text}'"
-    return _Candidate(value, not _is_release_value(value, facts.tag), True)
+    return _Candidate(value, _RELEASE if _is_release_value(value, facts.tag) else _LINE, True)
 
 
 def _edge(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1260,7 +1493,7 @@ def _edge(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
         return "the default branch is unknown; name the edge branch with branch="
     if facts.branch != target:
         return f"branch '{facts.branch}' is not the edge branch '{target}'"
-    return _Candidate("edge", True, False)
+    return _Candidate("edge", _MOVING, False)
 
 
 def _ref(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1268,18 +1501,21 @@ def _ref(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     if event == "branch":
         if facts.branch is None:
             return f"not a branch event ({facts.where()})"
-        return _Candidate(facts.branch, True, False)
+        return _Candidate(facts.branch, _MOVING, False)
     if event == "tag":
         if facts.tag is None:
             return f"not a tag event ({facts.where()})"
-        return _Candidate(facts.tag, False, True)
+        return _Candidate(facts.tag, _RELEASE, True)
     if facts.pr is None:
         return f"not a pull request ({facts.where()})"
-    return _Candidate(facts.pr, True, False)
+    return _Candidate(facts.pr, _MOVING, False)
 
 
 def _raw(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
-    return _Candidate(_render(rule.attrs.get("value", ""), scope), True, False)
+    value = rule.attrs.get("value", "")
+    # A raw `latest` written as such means what flavor latest means.
+    meaning = _LINE if value.strip() == "latest" else _MOVING
+    return _Candidate(_render(value, scope), meaning, False)
 
 
 def _sha(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1287,7 +1523,7 @@ def _sha(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     if not sha:
         return "the commit sha is unknown"
     long = rule.attrs.get("format", "short") == "long"
-    return _Candidate(sha if long else facts.context.short_sha, False, False)
+    return _Candidate(sha if long else facts.context.short_sha, _RELEASE, False)
 
 
 _RuleFunction = Callable[[TagRule, _Facts, _Scope], _Candidate | str]
