@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dockyard.payloads import EVENTS, FORMATS
+
 _STRING = {"type": "string"}
 _SECRET = {"type": "string", "writeOnly": True}
 _STRING_LIST = {"type": "array", "items": _STRING}
@@ -88,7 +90,35 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "description": "A failed delivery fails the run.",
                         "type": "boolean",
                     },
-                    "timeout": {"description": "Seconds per attempt.", "type": "number"},
+                    "timeout": {"description": "Seconds per attempt (default 10).",
+                                "type": "number", "exclusiveMinimum": 0},
+                    # enum, minimum and the header names are checked in settings, with
+                    # a "did you mean"; they are declared here for editors.
+                    "events": {
+                        "description": "Events to send (default: all four; each run sends "
+                        "one, its final outcome).",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "enum": list(EVENTS)},
+                    },
+                    "format": {
+                        "description": "Payload shape (default: dockyard, the release record).",
+                        "type": "string",
+                        "enum": list(FORMATS),
+                    },
+                    "headers": {
+                        "description": "Extra request headers, e.g. a token; values are "
+                        "secrets. Content-Type and the X-Dockyard-*/signature headers are "
+                        "Dockyard's own.",
+                        "type": "object",
+                        "additionalProperties": _SECRET,
+                    },
+                    "max_attempts": {
+                        "description": "Attempts per delivery, retries included (default 3).",
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 10,
+                    },
                 },
             },
         },

@@ -12,17 +12,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from dockyard import tagging
+from dockyard import payloads, secrets, tagging
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
-from dockyard.schema import CONFIG_SCHEMA, join, validate
+from dockyard.schema import CONFIG_SCHEMA, did_you_mean, join, validate
 from dockyard.secrets import Secret
 
 DEFAULT_CONFIG = "dockyard.yml"
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
+DEFAULT_WEBHOOK_ATTEMPTS = 3
+# Headers Dockyard sets itself: a config header must not change what the body means or
+# what vouches for it.
+_RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host",
+                     "x-hub-signature-256", "x-dockyard-")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 ZERO_CONFIG_RULES = ("type=schedule", "type=ref,event=branch", "type=ref,event=tag",
                            "type=ref,event=pr", "type=sha")
 _VARIABLE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
@@ -51,6 +58,10 @@ class Webhook:
     secret: Secret | None = None
     required: bool = False
     timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+    events: tuple[str, ...] = payloads.EVENTS
+    format: str = "dockyard"
+    headers: Mapping[str, Secret] = field(default_factory=dict)  # values may hold tokens
+    max_attempts: int = DEFAULT_WEBHOOK_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -263,13 +274,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
 
-    webhooks = tuple(
-        Webhook(url=hook["url"],
-                secret=Secret(hook["secret"]) if hook.get("secret") else None,
-                required=hook.get("required", False),
-                timeout=float(hook.get("timeout", DEFAULT_WEBHOOK_TIMEOUT)))
-        for hook in data.get("webhooks") or ()
-    )
+    webhooks = tuple(_webhook(hook, f"webhooks[{index}]", problems)
+                     for index, hook in enumerate(data.get("webhooks") or ()))
     push = data.get("push", True)
     env_push = env.get("DOCKYARD_PUSH")
     if env_push is not None:
@@ -295,6 +301,52 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         force=force,
         zero_config=source.startswith("defaults"),
     ), []
+
+
+def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]) -> Webhook:
+    """One webhook entry, schema-valid; adds what the schema subset cannot check."""
+    events = tuple(hook.get("events") or payloads.EVENTS)
+    for index, event in enumerate(events):
+        if event not in payloads.EVENTS:
+            problems.append((f"{path}.events[{index}]", f"unknown event '{event}'"
+                             f"{did_you_mean(event, list(payloads.EVENTS))}; one of "
+                             + ", ".join(payloads.EVENTS)))
+    fmt = hook.get("format") or "dockyard"
+    if fmt not in payloads.FORMATS:
+        problems.append((f"{path}.format", f"unknown format '{fmt}'"
+                         f"{did_you_mean(fmt, list(payloads.FORMATS))}; one of "
+                         + ", ".join(payloads.FORMATS)))
+    timeout = float(_given(hook, "timeout", DEFAULT_WEBHOOK_TIMEOUT))
+    if timeout <= 0:
+        problems.append((f"{path}.timeout", "must be more than 0 seconds"))
+    attempts = int(_given(hook, "max_attempts", DEFAULT_WEBHOOK_ATTEMPTS))
+    if not 1 <= attempts <= 10:
+        problems.append((f"{path}.max_attempts", "must be between 1 and 10"))
+    headers: dict[str, Secret] = {}
+    for name, value in (hook.get("headers") or {}).items():
+        where = f"{path}.headers.{name}"
+        value = Secret(value or "")  # registered for redaction before anything can fail
+        for word in value.reveal().split()[1:]:  # "Bearer <token>": the token alone too
+            secrets.register(word)
+        if not _HEADER_NAME.fullmatch(name):
+            problems.append((where, "is not a valid header name"))
+        elif name.lower().startswith(_RESERVED_HEADERS):
+            problems.append((where, "is set by Dockyard itself and cannot be overridden"))
+        elif any(c in value.reveal() for c in "\r\n\0"):
+            problems.append((where, "the value must be one line"))  # never show the value
+        else:
+            headers[name] = value
+    url = hook["url"]
+    if urlsplit(url).path.strip("/") or urlsplit(url).query:
+        secrets.register(url)  # Slack-style URLs are credentials themselves
+    return Webhook(url=url, secret=Secret(hook["secret"]) if hook.get("secret") else None,
+                   required=hook.get("required", False), timeout=timeout, events=events,
+                   format=fmt, headers=headers, max_attempts=attempts)
+
+
+def _given(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = mapping.get(key)
+    return default if value is None else value
 
 
 def _flavor_path(flavor: object, where: int | str) -> str:

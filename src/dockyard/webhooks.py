@@ -1,35 +1,43 @@
-"""Webhooks: signed JSON POSTs of the run result, retried on transient failures.
+"""Webhooks: delivery only. Signed POSTs of the payloads `payloads` builds, retried on
+transient failures, several receivers in parallel.
 
 With a secret the exact body bytes are signed as GitHub does, so receivers that already
 verify GitHub webhooks verify ours unchanged:
 
     X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>
 
-Each delivery also carries an event name, a unique delivery id and a timestamp, so a
-receiver can refuse replays.
+Each attempt also carries the event, a delivery id (the same for every attempt of one
+delivery) and a timestamp, and `X-Dockyard-Signature-256` signs
+`"<timestamp>.<delivery id>.<body>"` so that a receiver can refuse replays (see
+docs/webhooks.md). Bodies are scrubbed of every registered secret before they are sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from dockyard import __version__
-from dockyard.settings import Webhook
+from dockyard import __version__, payloads, secrets
 
-MAX_ATTEMPTS = 3
+if TYPE_CHECKING:
+    from dockyard.settings import Webhook
+
 _BACKOFF_SECONDS = 1.0
-_MAX_RETRY_AFTER = 30.0
+_MAX_DELAY = 30.0
+_MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -48,56 +56,87 @@ class Delivery:
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The X-Hub-Signature-256 value for `body`."""
+    """The X-Hub-Signature-256 value for `body` (GitHub's scheme)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_timestamped(body: bytes, secret: str, timestamp: int, delivery_id: str) -> str:
+    """The X-Dockyard-Signature-256 value: binds the timestamp and delivery id to `body`."""
+    message = f"{timestamp}.{delivery_id}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
-def headers_for(hook: Webhook, body: bytes, event: str, delivery_id: str,
-                timestamp: int) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
+def headers_for(hook: Webhook, body: bytes, event: str, delivery_id: str, timestamp: int,
+                content_type: str = payloads.JSON) -> dict[str, str]:
+    # The hook's own headers first: Dockyard's below win (settings refuses clashes anyway).
+    ours = {
+        "Content-Type": content_type,
         "User-Agent": f"Dockyard/{__version__}",
         "X-Dockyard-Event": event,
         "X-Dockyard-Delivery": delivery_id,
         "X-Dockyard-Timestamp": str(timestamp),
     }
     if hook.secret:
-        headers["X-Hub-Signature-256"] = sign(body, hook.secret.reveal())
+        ours["X-Hub-Signature-256"] = sign(body, hook.secret.reveal())
+        ours["X-Dockyard-Signature-256"] = sign_timestamped(
+            body, hook.secret.reveal(), timestamp, delivery_id)
+    taken = {name.lower() for name in ours}
+    headers = {name: value.reveal() for name, value in hook.headers.items()
+               if name.lower() not in taken}
+    headers.update(ours)
     return headers
 
 
-def deliver_all(hooks: Sequence[Webhook], payload: Mapping[str, Any], event: str, *,
+def url_warnings(hooks: Sequence[Webhook]) -> list[str]:
+    """A warning for each plain-http URL that leaves this machine."""
+    warnings = []
+    for hook in hooks:
+        parts = urlsplit(hook.url)
+        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            warnings.append(f"webhook {parts.hostname} uses http: the payload, its signature "
+                            "and any headers travel unencrypted; use https")
+    return warnings
+
+
+def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str, *,
                 session: requests.Session | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 clock: Callable[[], float] = time.time) -> tuple[Delivery, ...]:
-    """Deliver `payload` to every hook in parallel; never raises for a failed delivery."""
-    if not hooks:
+    """Send `record` for `event` to every hook subscribed to it, each in its format, in
+    parallel. One Delivery per POST (a dockerhub hook gets one per image name); a hook
+    not subscribed to `event` gets none. Never raises for a failed delivery."""
+    event_id = str(uuid.uuid4())  # one event, however many receivers and formats
+    jobs = [(hook, encode(_scrub(payload)), payloads.content_type(hook.format))
+            for hook in hooks if event in hook.events
+            for payload in payloads.render(hook.format, record, event_id=event_id)]
+    if not jobs:
         return ()
-    body = encode(payload)
     own_session = session is None
     http = session or requests.Session()
     try:
-        with ThreadPoolExecutor(max_workers=min(8, len(hooks))) as pool:
-            futures = [pool.submit(_deliver, hook, body, event, http, sleep, clock)
-                       for hook in hooks]
+        with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(jobs))) as pool:
+            futures = [pool.submit(_deliver, hook, body, kind, event, http, sleep, clock)
+                       for hook, body, kind in jobs]
             return tuple(f.result() for f in futures)
     finally:
         if own_session:
             http.close()
 
 
-def _deliver(hook: Webhook, body: bytes, event: str, http: requests.Session,
-             sleep: Callable[[float], None], clock: Callable[[], float]) -> Delivery:
+def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
+             http: requests.Session, sleep: Callable[[float], None],
+             clock: Callable[[], float]) -> Delivery:
     host = urlsplit(hook.url).hostname or "?"
     delivery_id = str(uuid.uuid4())
     status: int | None = None
     error: str | None = None
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        headers = headers_for(hook, body, event, delivery_id, int(clock()))
+    attempt = 0
+    for attempt in range(1, hook.max_attempts + 1):
+        headers = headers_for(hook, body, event, delivery_id, int(clock()), content_type)
         retry_after = None
         try:
             with http.post(hook.url, data=body, headers=headers, timeout=hook.timeout,
@@ -107,19 +146,49 @@ def _deliver(hook: Webhook, body: bytes, event: str, http: requests.Session,
                     return Delivery(host, "delivered", attempt, hook.required, status)
                 error = f"HTTP {status}"
                 retry_after = response.headers.get("Retry-After")
+                if 300 <= status < 400:
+                    error += " (redirects are not followed: configure the final URL)"
                 if status < 500 and status != 429:
                     break  # the receiver refused this payload; sending it again won't help
+        except requests.Timeout:
+            status, error = None, f"no answer from {host} within {hook.timeout:g}s"
+        except requests.ConnectionError:
+            status, error = None, f"could not reach {host}: the connection failed"
         except requests.RequestException as exc:
-            status, error = None, f"{type(exc).__name__}: could not reach {host}"
-        if attempt < MAX_ATTEMPTS:
-            sleep(_delay(attempt, retry_after))
+            # Never the exception's text: it can quote the URL, whose path may be a token.
+            status, error = None, f"{type(exc).__name__} while sending to {host}"
+        if attempt < hook.max_attempts:
+            sleep(_delay(attempt, retry_after, clock))
     return Delivery(host, "failed", attempt, hook.required, status, error)
 
 
-def _delay(attempt: int, retry_after: str | None) -> float:
+def _delay(attempt: int, retry_after: str | None, clock: Callable[[], float]) -> float:
+    """Retry-After (seconds or an HTTP date) when given, else exponential backoff."""
+    delay = _BACKOFF_SECONDS * 2 ** (attempt - 1)
     if retry_after is not None:
         try:
-            return min(max(float(retry_after), 0.0), _MAX_RETRY_AFTER)
+            delay = float(retry_after)
         except ValueError:
-            pass
-    return float(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            with contextlib.suppress(TypeError, ValueError):  # neither: keep the backoff
+                delay = parsedate_to_datetime(retry_after).timestamp() - clock()
+    return float(min(max(delay, 0.0), _MAX_DELAY))
+
+
+def _scrub(value: Any) -> Any:
+    """`value` with every registered secret masked in every string."""
+    if isinstance(value, str):
+        return secrets.redact(value)
+    if isinstance(value, Mapping):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
