@@ -148,6 +148,8 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
         result = pipeline.run(settings, context, engine, log=out.say)
     finally:
         engine.close()
+    for warning in result.warnings:
+        out.say(f"warning: {warning}")
     record = result.to_dict()
     if args.output:
         _write_record(Path(args.chdir or Path.cwd()) / args.output, record)

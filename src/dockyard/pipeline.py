@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from dockyard import tagging, webhooks
@@ -92,7 +93,11 @@ class Result:
     registries: tuple[RegistryResult, ...] = ()
     webhooks: tuple[webhooks.Delivery, ...] = ()
     error: DockyardError | None = None
-    timings: Mapping[str, float] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)  # durations in seconds
+    event: str | None = None  # build.succeeded, build.failed, push.succeeded, push.failed
+    started_at: datetime | None = None
+    finished_at: datetime | None = None  # build and push done, before the webhooks
+    warnings: tuple[str, ...] = ()
 
     @property
     def digest(self) -> str | None:
@@ -103,17 +108,33 @@ class Result:
         return self.error.exit_code if self.error else 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The release record: what `run --format json` prints and webhooks carry."""
         data = self.plan.to_dict()
         data.update({
+            "event": self.event,
             "status": self.status,
             "error": str(self.error) if self.error else None,
             "image_id": self.image_id,
             "digest": self.digest,
             "registries": [r.to_dict() for r in self.registries],
             "webhooks": [d.to_dict() for d in self.webhooks],
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "timings": {"started_at": _utc(self.started_at),
+                        "finished_at": _utc(self.finished_at),
+                        **{k: round(v, 3) for k, v in self.timings.items()}},
+            "warnings": list(self.warnings),
         })
         return data
+
+
+def _utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def make_plan(settings: Settings, context: Context) -> Plan:
@@ -128,6 +149,7 @@ def make_plan(settings: Settings, context: Context) -> Plan:
 
 
 def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _quiet,
+        now: Callable[[], datetime] = _utc_now,
         clock: Callable[[], float] = time.monotonic,
         deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all) -> Result:
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
@@ -137,6 +159,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     registries: tuple[RegistryResult, ...] = ()
     error: DockyardError | None = None
     start = clock()
+    started_at = now()
     try:
         if not plan.tags:
             reasons = "; ".join(f"{s.rule}: {s.reason}" for s in plan.skipped) or "no rules"
@@ -165,28 +188,36 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                 for image in plan.images)
     except DockyardError as exc:
         error = exc
-    event = _event(settings, image_id, error)
+    event = _event(settings, image_id, registries, error)
     result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
-                    registries=registries, error=error, timings=timings)
+                    registries=registries, error=error, timings=timings, event=event,
+                    started_at=started_at, finished_at=now(),
+                    warnings=tuple(webhooks.url_warnings(settings.webhooks)))
     if settings.webhooks:
-        deliveries = deliver(settings.webhooks, result.to_dict() | {"event": event}, event)
+        # The record as it stands is the payload: deliveries can't report on themselves.
+        notify_start = clock()
+        deliveries = deliver(settings.webhooks, result.to_dict(), event)
+        timings["webhooks_seconds"] = clock() - notify_start
         failed_required = [d for d in deliveries if d.required and d.status != "delivered"]
         if failed_required and error is None:
             error = WebhookError("required webhook delivery failed: " + ", ".join(
-                f"{d.host} ({d.error})" for d in failed_required))
-        result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
-                        registries=registries, webhooks=deliveries, error=error,
-                        timings=timings)
+                f"{d.host} ({d.error})" for d in failed_required),
+                hint="check that the receiver is up, or set `required: false` on it")
+        result = replace(result, status="failed" if error else "success",
+                         webhooks=deliveries, error=error)
     timings["total_seconds"] = clock() - start
     return result
 
 
-def _event(settings: Settings, image_id: str | None, error: DockyardError | None) -> str:
-    if image_id is None:
-        return "build.failed" if error else "build.succeeded"
-    if not settings.push:
-        return "build.succeeded"
-    return "push.failed" if error else "push.succeeded"
+def _event(settings: Settings, image_id: str | None,
+           registries: Sequence[RegistryResult], error: DockyardError | None) -> str:
+    """The run's outcome as one event. A failure before the build that concerns a
+    registry (a preflight) is a push failure: the build was fine, or never tried."""
+    pushing = settings.push and (image_id is not None
+                                 or any(r.status == "failed" for r in registries))
+    if pushing:
+        return "push.failed" if error else "push.succeeded"
+    return "build.failed" if error else "build.succeeded"
 
 
 def _publish(settings: Settings, plan: Plan, engine: Builder,

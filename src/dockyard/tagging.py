@@ -1363,11 +1363,12 @@ def _literal_shape(text: str) -> str:
 
 
 def _with_fetch_hint(rule: TagRule, reason: str, context: Context) -> str:
-    """In a shallow clone with no tag known, a rule that reads the git tag may be missing
-    one that was simply not fetched: say how to fetch it."""
+    """Outside CI (where git alone names the ref) in a shallow clone, a rule that reads the
+    git tag may be missing one that was simply not fetched: say how to fetch it. Under a
+    CI, its variables name the ref and a local tag would change nothing."""
     reads_tag = rule.type in ("semver", "pep440", "match") or rule.attrs.get("event") == "tag"
-    if not (context.shallow and context.tag is None and reads_tag
-            and reason.startswith("not a tag event")):
+    if not (context.provider == "local" and context.shallow and context.tag is None
+            and reads_tag and reason.startswith("not a tag event")):
         return reason
     return (f"{reason}; the clone is shallow, so a tag on this commit may not have been "
             f"fetched: {unshallow_fix(context.provider)}")

@@ -22,6 +22,7 @@ from dockyard.context import Context
 from dockyard.errors import InputError
 from dockyard.tagging import (
     DEFAULT_PRIORITIES,
+    AmbiguousTagError,
     Flavor,
     RuleSyntaxError,
     TagRule,
@@ -51,6 +52,8 @@ def ctx(ref: str, event: str = "push", sha: str = SHA_DEV, **fields: Any) -> Con
         "commit_date": NOW,
         "repository": "octocat/Hello-World",
         "repo_url": "https://github.com/octocat/Hello-World",
+        "run_id": "987654",
+        "run_number": "42",
     }
     values.update(fields)
     return Context(**values)
@@ -464,6 +467,31 @@ CASES = [
                  ["sha-860c190-x"], id="sha-rule-suffix-wins"),
     pytest.param(PUSH_DEV, ["type=sha"], ["prefix=p-"], "sha-860c190", ["sha-860c190"],
                  id="sha-default-prefix-wins"),
+    # Dockyard's own expressions and tag policies (see docs/tagging.md)
+    pytest.param(tag("v1.2.3", run_number="567"),
+                 ["type=semver,pattern={{version}},prefix=app-,suffix=-b{{run_number}}-d{{sha}}"],
+                 None, "app-1.2.3-b567-d860c190", ["app-1.2.3-b567-d860c190", "latest"],
+                 id="policy-build-info"),
+    pytest.param(PUSH_DEV, ["type=raw,value=g{{sha '10'}}", "type=raw,value={{sha '40'}}"],
+                 None, "g860c1904a1", ["g860c1904a1", SHA_DEV], id="sha-length"),
+    pytest.param(PUSH_DEV, ["type=raw,value=run-{{run_id}}-{{run_number}}"], None,
+                 "run-987654-42", ["run-987654-42"], id="run-id-and-number"),
+    pytest.param(ctx("refs/heads/dev", run_number=None), ["type=raw,value=b{{run_number}}",
+                                                          "type=ref,event=branch"],
+                 None, "dev", ["dev"], id="run-number-unknown-skips-rule"),
+    pytest.param(V111, ["type=semver,pattern={{version}}",
+                        "type=semver,pattern={{major}}.{{minor}}"],
+                 ["suffix=-production-amd64,onlatest=true"], "1.1.1-production-amd64",
+                 ["1.1.1-production-amd64", "1.1-production-amd64", "latest-production-amd64"],
+                 id="policy-environment-architecture"),
+    pytest.param(ctx("refs/heads/dev", run_number=None), ["type=raw,x,suffix="],
+                 ["latest=true", "suffix=-b{{run_number}},onlatest=true"], "x", ["x"],
+                 id="latest-skipped-when-its-suffix-is-unknown"),
+    pytest.param(tag("1.2"), ["type=pep440,pattern={{version}}",
+                              "type=pep440,pattern={{major}}.{{minor}}"], LATEST_FALSE, "1.2",
+                 ["1.2"], id="pep440-line-equal-to-release-is-not-ambiguous"),
+    pytest.param(tag("v1.2.3+build.5"), ["type=semver,pattern={{version}}-{{build}}"], None,
+                 "1.2.3-build-5", ["1.2.3-build-5", "latest"], id="semver-build-expression"),
 ]
 
 
@@ -590,6 +618,15 @@ def test_explain_names_rule_and_priority() -> None:
         (V111, ["type=ref,event=tag"], LATEST_FALSE, "flavor latest=false", "latest=false"),
         (V111, ["type=ref,event=tag", "type=raw,latest"], None, "flavor latest=auto",
          "gives 'latest', already given by 'type=raw,latest'"),
+        (ctx("refs/heads/dev", provider="local", run_number=None),
+         ["type=raw,value=b{{run_number}}"], None, "type=raw,value=b{{run_number}}",
+         "{{run_number}} is unknown outside CI: the CI run sets it"),
+        (ctx("refs/heads/dev", provider="gitlab", run_id=None), ["type=raw,value={{run_id}}"],
+         None, "type=raw,value={{run_id}}", "{{run_id}} is unknown on gitlab"),
+        (ctx("refs/heads/dev", shallow=True, provider="local"),
+         ["type=semver,pattern={{version}}"], None, "type=semver,pattern={{version}}",
+         "the clone is shallow, so a tag on this commit may not have been fetched: run "
+         "`git fetch --tags --unshallow`"),
     ],
 )
 def test_skipped_reason(context: Context, rules: list[str], flavor: list[str] | None, rule: str,
@@ -702,6 +739,15 @@ BAD_RULES = [
     ('type=raw,"value=abc', ["never closed"]),
     ('type=raw,"value=abc" x', ["unexpected text after the closing quote"]),
     ("type=raw,value=a\nb", ["one line"]),
+    ("type=raw,value={{env.ARCH}}", ["unknown expression '{{env.ARCH}}'", "write ${ARCH}"]),
+    ("type=raw,value={{github.run_number}}", ["write {{run_number}}"]),
+    ("type=raw,value={{ci.x}}", ["CI expressions are not evaluated", "${NAME}"]),
+    ("type=raw,value={{sha 'x'}}", ["length must be a quoted whole number from 1 to 64"]),
+    ("type=raw,value={{sha '0'}}", ["length must be a quoted whole number"]),
+    ("type=raw,value={{sha '12' '3'}}", ["takes one quoted length at most"]),
+    ("type=raw,value={{sha tz='UTC'}}", ["takes one quoted length at most"]),
+    ("type=raw,value={{run_number 'x'}}", ["'{{run_number}}' takes no arguments"]),
+    ("type=schedule,pattern=n-{{run_number}}", ["unknown expression '{{run_number}}'"]),
 ]
 
 
@@ -911,3 +957,147 @@ def test_format_moment_iso_week(day: date) -> None:
     when = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     iso = day.isocalendar()
     assert format_moment(when, "W GGGG E") == f"{iso[1]} {iso[0]} {iso[2]}"
+
+
+# ---------------------------------------------------------------------- ambiguity guard
+
+# (context, rules, flavor, the tag, fragments of the message: both rules are named)
+AMBIGUOUS = [
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch",
+                                         "type=semver,pattern={{major}}.{{minor}}"], None, "1.2",
+                 ["'type=ref,event=branch' gives '1.2' as a moving tag",
+                  "'type=semver,pattern={{major}}.{{minor}}' gives tags of that shape on tag "
+                  "builds as a version tag", "prefix=branch-"], id="branch-shaped-like-line"),
+    pytest.param(ctx("refs/heads/v2"), ["type=ref,event=branch",
+                                        "type=semver,pattern=v{{major}}"], None, "v2",
+                 ["'type=semver,pattern=v{{major}}'"], id="branch-shaped-like-v-major"),
+    pytest.param(ctx("refs/heads/1.2.3"), ["type=ref,event=branch",
+                                           "type=semver,pattern={{version}}"], None, "1.2.3",
+                 ["as a release tag"], id="branch-shaped-like-release"),
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch",
+                                         "type=pep440,pattern={{major}}.{{minor}}"], None,
+                 "1.2", ["'type=pep440,pattern={{major}}.{{minor}}'"],
+                 id="branch-shaped-like-pep440-line"),
+    pytest.param(PUSH_DEV, ["type=raw,value=1", "type=semver,pattern={{major}}"], None, "1",
+                 ["'type=raw,value=1' gives '1' as a moving tag"], id="raw-shaped-like-major"),
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch,prefix=x-",
+                                         "type=semver,pattern=x-{{major}}.{{minor}},prefix="],
+                 None, "x-1.2", ["this build would move a version tag"],
+                 id="shape-includes-prefixes"),
+    pytest.param(PUSH_MASTER, ["type=semver,pattern={{major}},value=1.4.0", "type=raw,value=1"],
+                 None, "1", ["'type=semver,pattern={{major}},value=1.4.0' gives '1' as a version "
+                             "tag", "'type=raw,value=1' gives it as a moving tag",
+                             "one tag cannot mean both"], id="raw-equals-major-same-build"),
+    pytest.param(V111, ["type=ref,event=tag", "type=raw,value={{tag}}"], None, "v1.1.1",
+                 ["as a release tag", "as a moving tag"], id="raw-copy-of-release"),
+    pytest.param(V111, ["type=semver,pattern={{version}}", "type=match,pattern=\\d.\\d.\\d",
+                        "type=semver,pattern={{major}}.{{minor}}",
+                        "type=match,pattern=\\d.\\d,group=0,prefix=1."], None, "1.1.1",
+                 ["as a release tag", "as a version tag"], id="release-and-line"),
+    pytest.param(ctx("refs/heads/latest"), ["type=ref,event=branch"], ["latest=true"],
+                 "latest", ["'flavor latest=true' gives it as a version tag"],
+                 id="branch-named-latest"),
+    pytest.param(ctx("refs/heads/feature"), ["type=ref,event=branch", "type=raw,value=1.2",
+                                             "type=semver,pattern={{major}}.{{minor}}"], None,
+                 "1.2", ["'type=raw,value=1.2'"], id="raw-shaped-like-line"),
+]
+
+
+@pytest.mark.parametrize(("context", "rules", "flavor", "name", "fragments"), AMBIGUOUS)
+def test_ambiguous_tags_are_refused(context: Context, rules: list[str], flavor: list[str] | None,
+                                    name: str, fragments: list[str]) -> None:
+    with pytest.raises(AmbiguousTagError) as info:
+        compute_tags(parse_rules(rules), parse_flavor(flavor), context)
+    ((where, message),) = info.value.problems
+    assert where == name
+    for fragment in fragments:
+        assert fragment in message
+    assert info.value.exit_code == 2
+    assert isinstance(info.value, RuleSyntaxError)
+    assert str(info.value).startswith("1 ambiguous tag: two rules give one tag different meanings")
+
+
+# The same tag from rules that mean the same by it: de-duplicated, as metadata-action does.
+UNAMBIGUOUS = [
+    pytest.param(V111, ["type=semver,pattern={{version}}", "type=pep440,pattern={{version}}",
+                        "type=semver,pattern={{major}}.{{minor}}.{{patch}}",
+                        "type=match,pattern=\\d.\\d.\\d"], None, ["1.1.1", "latest"],
+                 id="releases"),
+    pytest.param(V111, ["type=semver,pattern={{major}}.{{minor}}",
+                        "type=match,pattern=\\d.\\d"], None, ["1.1", "latest"], id="lines"),
+    pytest.param(V111, ["type=semver,pattern={{version}}", "type=raw,value=latest"], None,
+                 ["1.1.1", "latest"], id="raw-latest-means-latest"),
+    pytest.param(PUSH_MASTER, ["type=ref,event=branch", "type=raw,value=master",
+                               "type=raw,value={{branch}}"], None, ["master"],
+                 id="moving-tags"),
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch,prefix=branch-",
+                                         "type=semver,pattern={{major}}.{{minor}}"], None,
+                 ["branch-1.2"], id="branch-with-its-own-prefix"),
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch",
+                                         "type=semver,pattern={{major}}.{{minor}},enable=false"],
+                 None, ["1.2"], id="disabled-version-rule"),
+    pytest.param(ctx("refs/heads/1.2"), ["type=ref,event=branch",
+                                         "type=semver,pattern={{version}},suffix=-b{{run_number}}"],
+                 None, ["1.2"], id="per-build-version-tags"),
+    pytest.param(SCHEDULE, ["type=schedule,pattern={{date 'YYYYMMDD'}}",
+                            "type=semver,pattern={{major}}"], None, ["20200110"],
+                 id="dated-nightly-is-not-a-major"),
+    pytest.param(ctx("refs/heads/1.x"), ["type=ref,event=branch",
+                                         "type=semver,pattern={{major}}.{{minor}}"], None,
+                 ["1.x"], id="branch-not-version-shaped"),
+    pytest.param(BETA, ["type=semver,pattern={{major}}.{{minor}}",
+                        "type=semver,pattern={{major}}"], None, ["2.0.8-beta.67"],
+                 id="prerelease-full-version-twice"),
+]
+
+
+@pytest.mark.parametrize(("context", "rules", "flavor", "tags"), UNAMBIGUOUS)
+def test_same_meaning_is_not_ambiguous(context: Context, rules: list[str],
+                                       flavor: list[str] | None, tags: list[str]) -> None:
+    plan = compute_tags(parse_rules(rules), parse_flavor(flavor), context)
+    assert [t.name for t in plan.tags] == tags
+
+
+def test_every_ambiguity_is_reported_at_once() -> None:
+    rules = parse_rules(["type=ref,event=branch", "type=raw,value=2",
+                         "type=semver,pattern={{major}}.{{minor}}",
+                         "type=semver,pattern={{major}}"])
+    with pytest.raises(AmbiguousTagError) as info:
+        compute_tags(rules, Flavor(), ctx("refs/heads/1.2"))
+    assert [where for where, _ in info.value.problems] == ["1.2", "2"]
+    assert str(info.value).startswith("2 ambiguous tags")
+
+
+def test_floating_follows_meaning() -> None:
+    plan = compute_tags(parse_rules(["type=pep440,pattern={{major}}.{{minor}}"]), Flavor(),
+                        tag("1.2"))
+    assert [(t.name, t.floating) for t in plan.tags] == [("1.2", False), ("latest", True)]
+
+
+# ---------------------------------------------------------------- branch-name properties
+
+BRANCH_RULE = parse_rules(["type=ref,event=branch"])
+
+
+@given(st.text(min_size=1, max_size=300), st.sampled_from([Flavor(), Flavor(prefix="app-"),
+                                                           Flavor(suffix="-amd64")]))
+def test_any_branch_name_gives_a_valid_stable_idempotent_tag(name: str, flavor: Flavor) -> None:
+    context = ctx(f"refs/heads/{name}")
+    plan = compute_tags(BRANCH_RULE, flavor, context)
+    assert compute_tags(BRANCH_RULE, flavor, context) == plan  # stable
+    for planned in plan.tags:
+        assert DOCKER_TAG.fullmatch(planned.name)
+        assert sanitize_tag(planned.name) == planned.name
+    if plan.tags and flavor == Flavor():
+        # idempotent: a branch named after the tag gives that very tag
+        (planned,) = plan.tags
+        again = compute_tags(BRANCH_RULE, flavor, ctx(f"refs/heads/{planned.name}"))
+        assert [t.name for t in again.tags] == [planned.name]
+    else:
+        assert plan.tags or not sanitize_tag(name)
+
+
+@given(st.text(min_size=1, max_size=100))
+def test_no_branch_name_makes_the_defaults_ambiguous(name: str) -> None:
+    plan = compute_tags(None, Flavor(), ctx(f"refs/heads/{name}"))
+    assert [t.name for t in plan.tags] == ([sanitize_tag(name)] if sanitize_tag(name) else [])
