@@ -124,6 +124,22 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "push": {"description": "Push to the registries (false: build and tag only).",
                  "type": "boolean"},
+        "publish": {
+            "description": "How registries are retried: transient failures (connection "
+            "errors, 5xx, 429) only, with capped exponential backoff and jitter.",
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "retries": {"description": "Attempts after the first (default 4).",
+                            "type": "integer"},
+                "backoff_seconds": {"description": "First delay, doubled per attempt "
+                                    "(default 1).", "type": "number"},
+                "max_backoff_seconds": {"description": "Longest delay, Retry-After included "
+                                        "(default 30).", "type": "number"},
+                "timeout_seconds": {"description": "Per registry request (default 60).",
+                                    "type": "number"},
+            },
+        },
     },
 }
 

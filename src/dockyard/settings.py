@@ -65,6 +65,16 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Publishing:
+    """How patiently registries are retried (the `publish:` section)."""
+
+    retries: int = 4  # attempts after the first, for transient failures only
+    backoff_seconds: float = 1.0  # the first delay; doubled per attempt, with jitter
+    max_backoff_seconds: float = 30.0
+    timeout_seconds: float = 60.0  # per registry request
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the config file's path, or a description of the defaults used
     images: tuple[str, ...]
@@ -77,6 +87,7 @@ class Settings:
     push: bool = True
     force: bool = False
     zero_config: bool = False  # no config file: local build under a derived name
+    publishing: Publishing = Publishing()
 
     def credentials_for(self, image: str) -> Credentials | None:
         return self.registries.get(parse_image(image).host)
@@ -273,6 +284,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
             continue  # both empty (e.g. ${CI_REGISTRY_USER:-} outside CI): use docker config
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
+    registries.update(_ci_registry_credentials(env, registries))
 
     webhooks = tuple(_webhook(hook, f"webhooks[{index}]", problems)
                      for index, hook in enumerate(data.get("webhooks") or ()))
@@ -285,6 +297,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     if overrides.push is not None:
         push = overrides.push
     force = overrides.force if overrides.force is not None else False
+    publishing = _publishing(data.get("publish") or {}, problems)
 
     if problems:
         return None, problems
@@ -300,6 +313,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         push=push,
         force=force,
         zero_config=source.startswith("defaults"),
+        publishing=publishing,
     ), []
 
 
@@ -347,6 +361,33 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
 def _given(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
     value = mapping.get(key)
     return default if value is None else value
+
+
+def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publishing:
+    defaults = Publishing()
+    publishing = Publishing(
+        retries=int(raw.get("retries", defaults.retries)),
+        backoff_seconds=float(raw.get("backoff_seconds", defaults.backoff_seconds)),
+        max_backoff_seconds=float(raw.get("max_backoff_seconds",
+                                          defaults.max_backoff_seconds)),
+        timeout_seconds=float(raw.get("timeout_seconds", defaults.timeout_seconds)),
+    )
+    if not 0 <= publishing.retries <= 20:
+        problems.append(("publish.retries", "must be between 0 and 20"))
+    for key in ("backoff_seconds", "max_backoff_seconds", "timeout_seconds"):
+        if getattr(publishing, key) <= 0:
+            problems.append((f"publish.{key}", "must be more than 0 seconds"))
+    return publishing
+
+
+def _ci_registry_credentials(env: Mapping[str, str],
+                             configured: Mapping[str, Credentials]) -> dict[str, Credentials]:
+    """GitLab CI's job credentials for its own registry, unless the config names that host."""
+    host = normalise_host(env.get("CI_REGISTRY", ""))
+    user, password = env.get("CI_REGISTRY_USER"), env.get("CI_REGISTRY_PASSWORD")
+    if not host or not user or not password or host in configured:
+        return {}
+    return {host: Credentials(username=user, password=Secret(password))}
 
 
 def _flavor_path(flavor: object, where: int | str) -> str:
