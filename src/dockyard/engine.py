@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.auth
 import docker.errors
 import requests
 
 from dockyard.errors import BuildError, EngineError, PublishError
 from dockyard.remedies import registry_remedy
+from dockyard.secrets import Secret
 from dockyard.settings import Build, Credentials
 
 LogSink = Callable[[str], None]
@@ -152,6 +154,20 @@ class Engine:
             raise PublishError(f"push of {repository}:{tag} ended without a digest from the "
                                "registry")
         return PushResult(digest=digest, size=size)
+
+    def registry_credentials(self, host: str) -> Credentials | None:
+        """What `docker login` stored for `host` (config file or credential helper): the
+        credentials `docker push` uses for a host without an entry under `registries:`."""
+        try:
+            config = docker.auth.load_config()
+            found = docker.auth.resolve_authconfig(config, registry=host) or {}
+        except (docker.errors.DockerException, OSError, ValueError):
+            return None
+        username = found.get("username") or found.get("Username")
+        password = found.get("password") or found.get("Password")
+        if not username or not password:
+            return None
+        return Credentials(username=str(username), password=Secret(str(password)))
 
 
 def _collect_leaked_socket() -> None:

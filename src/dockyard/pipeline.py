@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from dockyard import tagging, webhooks
+from dockyard import publish, tagging, webhooks
 from dockyard.context import Context
-from dockyard.errors import DockyardError, InputError, PublishError, WebhookError
+from dockyard.errors import DockyardError, InputError, WebhookError
 from dockyard.labels import oci_labels
 from dockyard.names import parse_image
+from dockyard.publish import RegistryResult
+from dockyard.registry import REVISION_LABEL
 from dockyard.settings import Credentials, Settings
 
 Log = Callable[[str], None]
@@ -35,6 +37,8 @@ class Builder(Protocol):
 
     def push(self, repository: str, tag: str, credentials: Credentials | None,
              log: Log = ...) -> Any: ...
+
+    def registry_credentials(self, host: str) -> Credentials | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,26 +66,6 @@ class Plan:
             "labels": dict(self.labels),
             "context": self.context.to_dict(),
             "explain": explain,
-        }
-
-
-@dataclass(frozen=True)
-class RegistryResult:
-    name: str  # the image name as configured
-    status: str  # "pushed", "partial", "failed" or "not pushed"
-    digest: str | None = None
-    pushed: tuple[str, ...] = ()
-    skipped: tuple[tuple[str, str], ...] = ()  # (tag, reason)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "digest": self.digest,
-            "pushed": list(self.pushed),
-            "skipped": [{"tag": tag, "reason": reason} for tag, reason in self.skipped],
-            "error": self.error,
         }
 
 
@@ -151,7 +135,9 @@ def make_plan(settings: Settings, context: Context) -> Plan:
 def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _quiet,
         now: Callable[[], datetime] = _utc_now,
         clock: Callable[[], float] = time.monotonic,
-        deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all) -> Result:
+        deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all,
+        connect: publish.Connect | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> Result:
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
     plan = make_plan(settings, context)
     timings: dict[str, float] = {}
@@ -166,6 +152,14 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
             raise InputError(f"no tag rule produced a tag for this context ({reasons})",
                              hint="add a rule that always applies, such as `type=sha`, or "
                                   "run where a branch or tag is checked out")
+        release = publish.Release(images=plan.images, tags=plan.tags, version=plan.version,
+                                  revision=plan.labels.get(REVISION_LABEL))
+        if settings.push:  # before the build: a wrong password should cost seconds
+            problems = publish.preflight(settings, release, connect=connect, log=log,
+                                         docker_login=engine.registry_credentials)
+            if problems:
+                registries = publish.preflight_results(release, problems)
+                raise publish.preflight_error(problems)
         log(f"building {settings.build.context} ({settings.build.dockerfile})")
         image_id = engine.build(settings.build, tags=plan.references(), labels=plan.labels,
                                 log=log)
@@ -173,14 +167,10 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         log(f"built {image_id}")
         if settings.push:
             push_start = clock()
-            registries = _publish(settings, plan, engine, log)
+            registries = publish.publish(settings, release, engine, log=log, connect=connect,
+                                         sleep=sleep, docker_login=engine.registry_credentials)
             timings["push_seconds"] = clock() - push_start
-            failed = [r for r in registries if r.status == "failed"]
-            if failed:
-                error = PublishError(
-                    "; ".join(f"{r.name}: {r.error}" for r in failed),
-                    hint="floating tags were left where they were; fix the registry and "
-                         "run again: tags already pushed are pushed again unchanged")
+            error = publish.summary(registries)
         else:
             registries = tuple(
                 RegistryResult(name=image, status="not pushed",
@@ -218,51 +208,3 @@ def _event(settings: Settings, image_id: str | None,
     if pushing:
         return "push.failed" if error else "push.succeeded"
     return "build.failed" if error else "build.succeeded"
-
-
-def _publish(settings: Settings, plan: Plan, engine: Builder,
-             log: Log) -> tuple[RegistryResult, ...]:
-    """Release tags on every registry first; floating tags only once all hold the release."""
-    release = [t.name for t in plan.tags if not t.floating]
-    floating = [t.name for t in plan.tags if t.floating]
-    pushed: dict[str, list[str]] = {image: [] for image in plan.images}
-    digests: dict[str, str] = {}
-    errors: dict[str, str] = {}
-
-    def push(image: str, tags: Sequence[str]) -> None:
-        name = parse_image(image)
-        credentials = settings.credentials_for(image)
-        for tag in tags:
-            log(f"pushing {name.reference(tag)}")
-            try:
-                outcome = engine.push(image, tag, credentials, log=log)
-            except PublishError as exc:
-                errors[image] = str(exc)
-                return
-            digests[image] = outcome.digest
-            pushed[image].append(tag)
-
-    for image in plan.images:
-        push(image, release)
-    if not errors:
-        for image in plan.images:
-            push(image, floating)
-
-    results = []
-    for image in plan.images:
-        left = [t.name for t in plan.tags if t.name not in pushed[image]]
-        if image in errors:
-            reason = "not pushed: this registry failed"
-        else:
-            reason = "held back: the release did not land on every registry"
-        skipped = tuple((tag, reason) for tag in left)
-        if image in errors:
-            status = "failed"
-        elif skipped:
-            status = "partial"
-        else:
-            status = "pushed"
-        results.append(RegistryResult(name=image, status=status, digest=digests.get(image),
-                                      pushed=tuple(pushed[image]), skipped=skipped,
-                                      error=errors.get(image)))
-    return tuple(results)

@@ -166,12 +166,12 @@ def test_wrong_password_fails_clearly_and_never_shows_the_password(
     entries = {entry["name"]: entry for entry in result["registries"]}
     failed = entries[f"{auth_registry.host}/acme/wrongpass"]
     assert failed["status"] == "failed" and failed["pushed"] == []
-    # the healthy registry got the release tags, but no floating tag moved anywhere
+    # the preflight stops the run before the build: nothing lands anywhere
+    assert "preflight failed" in outcome.stderr
+    assert result["image_id"] is None
     healthy = entries[f"{registry.host}/acme/wrongpass"]
-    assert healthy["status"] == "partial"
-    assert "latest" not in registry.tags("acme/wrongpass")
-    assert set(registry.tags("acme/wrongpass")) == set(healthy["pushed"])
-    assert {s["tag"] for s in healthy["skipped"]} == {"latest", "1", "1.2"}
+    assert healthy["status"] == "not pushed" and healthy["pushed"] == []
+    assert registry.tags("acme/wrongpass") == []
     assert auth_registry.tags("acme/wrongpass") == []
     for text in (outcome.stdout, outcome.stderr):
         assert wrong not in text
