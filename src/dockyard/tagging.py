@@ -30,11 +30,33 @@ unknown template expressions (metadata-action renders them empty), a bad `enable
 (`type=raw,foo,`) is ignored; a tag is also stripped of leading `.`/`-` and cut to 128
 characters (Docker's limits); the latest tag's flavor prefix/suffix are rendered as
 templates like every other prefix/suffix.
+
+What Dockyard adds (docs/tagging.md has the user's view):
+
+- Expressions for build information, read from the Context the CI adapters fill (this
+  module never reads the environment): `{{run_number}}`, `{{run_id}}` and
+  `{{sha 'N'}}` (the first N characters; `{{sha}}` stays metadata-action's 7). A rule
+  using a run value the context lacks (outside CI) gives no tag, with the reason, rather
+  than a tag with a hole in it. Environment values (`-production-amd64` suffixes) are
+  `${NAME}` in dockyard.yml, substituted by the config loader; `{{env.NAME}}` is refused
+  with a pointer to that.
+- Every tag has a meaning: a release (one build for good: a full version, the git tag, a
+  sha), a version line (`1`, `1.2`, `latest`) or a moving tag (branch, PR, schedule, edge,
+  raw). `PlannedTag.floating` is "not a release"; publishing pushes releases first.
+- The ambiguity guard (AmbiguousTagError, an InputError): a tag given twice is dropped
+  only when both rules mean the same by it; otherwise both rules are named and nothing
+  is built. It also refuses a moving tag shaped like the output of a semver/pep440 rule
+  of the same configuration (branch `1.2` beside `{{major}}.{{minor}}`), since that
+  build would move a version tag; tags from per-build values (dates, run numbers, shas)
+  are not compared.
+- Outside CI in a shallow clone, a rule that reads the git tag and found none says how to
+  fetch it (`git fetch --tags --unshallow`).
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -777,8 +799,10 @@ _LOCALE_FORMATS = {
     "l": "M/D/YYYY", "ll": "MMM D, YYYY", "lll": "MMM D, YYYY h:mm A",
     "llll": "ddd, MMM D, YYYY h:mm A",
 }
-_LOCALE_TOKEN = re.compile(r"(\[[^\[]*\])|(\\)?(LTS|LT|LL?L?L?|l{1,4})")
-_FORMAT_TOKEN = re.compile(
+# Compiled on first use (see _lazy): only date expressions need them, and compiling
+# costs milliseconds at every start of `dockyard plan`.
+_LOCALE_TOKEN = (r"(\[[^\[]*\])|(\\)?(LTS|LT|LL?L?L?|l{1,4})", 0)
+_FORMAT_TOKEN = (
     r"\[[^\[]*\]|(\\)?([Hh]mm(?:ss)?|Mo|MM?M?M?|Do|DDDo|DD?D?D?|ddd?d?|do?|w[o|w]?|W[o|W]?"
     r"|Qo?|N{1,5}|YYYYYY|YYYYY|YYYY|YY|y{2,4}|yo?|gg(?:ggg?)?|GG(?:GGG?)?|e|E|a|A|hh?|HH?"
     r"|kk?|mm?|ss?|S{1,9}|x|X|zz?|ZZ?|.)",
@@ -786,10 +810,15 @@ _FORMAT_TOKEN = re.compile(
 )
 
 
+@functools.cache
+def _lazy(pattern: str, flags: int) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
 def format_moment(when: datetime, fmt: str) -> str:
     """Format like moment.js `format()` in the English locale (metadata-action's dates)."""
     for _ in range(5):  # moment expands locale tokens (LL, LT...) up to five times
-        expanded = _LOCALE_TOKEN.sub(
+        expanded = _lazy(*_LOCALE_TOKEN).sub(
             lambda m: m.group(0) if m.group(1) or m.group(2) else _LOCALE_FORMATS[m.group(3)],
             fmt,
         )
@@ -797,7 +826,7 @@ def format_moment(when: datetime, fmt: str) -> str:
             break
         fmt = expanded
     out: list[str] = []
-    for match in _FORMAT_TOKEN.finditer(fmt):
+    for match in _lazy(*_FORMAT_TOKEN).finditer(fmt):
         text = match.group(0)
         token = match.group(2)
         if text.startswith("[") and len(text) > 1:
@@ -984,7 +1013,7 @@ class _Pep440:
         return self.release[index] if index < len(self.release) else 0
 
 
-_PEP440_PATTERN = re.compile(
+_PEP440_PATTERN = (
     r"""
     v?
     (?:(?P<epoch>[0-9]+)!)?
@@ -1001,7 +1030,7 @@ _PRE_SPELLINGS = {"alpha": "a", "beta": "b", "c": "rc", "pre": "rc", "preview": 
 
 def _parse_pep440(text: str) -> _Pep440 | None:
     """PEP 440 versions as @renovate/pep440 (metadata-action's parser) reads them."""
-    match = _PEP440_PATTERN.fullmatch(text)
+    match = _lazy(*_PEP440_PATTERN).fullmatch(text)
     if match is None:
         return None
     pre = None

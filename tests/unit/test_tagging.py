@@ -492,6 +492,8 @@ CASES = [
                  ["1.2"], id="pep440-line-equal-to-release-is-not-ambiguous"),
     pytest.param(tag("v1.2.3+build.5"), ["type=semver,pattern={{version}}-{{build}}"], None,
                  "1.2.3-build-5", ["1.2.3-build-5", "latest"], id="semver-build-expression"),
+    pytest.param(tag("v1.2.3+build.5"), ["type=semver,pattern={{version}}_{{build}}"], None,
+                 "1.2.3_build-5", ["1.2.3_build-5", "latest"], id="semver-build-underscore"),
 ]
 
 

@@ -114,6 +114,10 @@ def _event_file(tmp_path: Path, sha: str, pr: bool) -> Path:
     if pr:
         payload["pull_request"] = {"number": 7, "head": {"ref": "feature/x", "sha": sha},
                                    "base": {"ref": "main"}}
+    return _write(tmp_path, payload)
+
+
+def _write(tmp_path: Path, payload: Mapping[str, object]) -> Path:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
     return path
@@ -243,6 +247,20 @@ def test_run_number_and_run_id_from_every_ci(repos: Repos, provider: str) -> Non
     plan = compute_tags(rules, parse_flavor([]), context)
     assert [t.name for t in plan.tags] == [f"app-1.2.3-b42-d{context.sha[:8]}", "latest"]
     assert context.run_id in ("987654", "5001", "42")
+
+
+def test_github_tag_push_base_ref_comes_from_the_payload(repos: Repos) -> None:
+    """metadata-action's {{base_ref}} on a tag push: the payload's base_ref, less refs/heads/."""
+    repo = _checkout(repos, "github", "release")
+    sha = repos.git(repo, "rev-parse", "HEAD")
+    env = github("release", sha, repos.root)
+    env["GITHUB_EVENT_PATH"] = str(_write(repos.root, {
+        "base_ref": "refs/heads/main", "repository": {"default_branch": "main"}}))
+
+    plan = compute_tags(parse_rules(["type=raw,value={{base_ref}}-foo"]), parse_flavor([]),
+                        resolve_context(env, repo))
+
+    assert [t.name for t in plan.tags] == ["main-foo"]
 
 
 def test_run_number_outside_ci_skips_the_rule(repos: Repos) -> None:

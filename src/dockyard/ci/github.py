@@ -63,6 +63,8 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
         branch = ref.removeprefix("refs/heads/")
     elif ref and ref.startswith("refs/tags/"):
         tag = ref.removeprefix("refs/tags/")
+        # A tag push names the branch it was pushed from; metadata-action's {{base_ref}}.
+        base_ref = _text(payload, "base_ref")
 
     server = (value(env, "GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
     repository = value(env, "GITHUB_REPOSITORY")
