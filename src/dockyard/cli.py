@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dockyard import __version__, secrets
+from dockyard.ci import outputs as ci_outputs
+from dockyard.ci.inputs import read_inputs
 from dockyard.context import Context, resolve_context
 from dockyard.errors import DockyardError, InputError
 from dockyard.settings import (
@@ -26,6 +28,7 @@ from dockyard.settings import (
     default_settings,
     find_config,
     load_settings,
+    settings_from_inputs,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
@@ -38,6 +41,7 @@ class _Output:
     def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
         self.stdout = stdout
         self.stderr = stderr
+        self.ci = ci_outputs.Reporter()  # masks, sections, annotations, outputs of the CI
 
     def result(self, text: str) -> None:
         self.stdout.write(secrets.redact(text) + "\n")
@@ -78,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="rewrite tags the guards would leave alone")
     run.add_argument("--output", metavar="PATH",
                      help="also write the release record (the JSON result) to PATH")
+    run.add_argument("--dotenv", metavar="PATH",
+                     help="also write version, digest and main tag as a dotenv file "
+                          "(GitLab's artifacts:reports:dotenv)")
     init = commands.add_parser(
         "init", help="write a commented starter dockyard.yml for this repository",
         description="Look at the repository (Dockerfile, git remote, CI files), write a "
@@ -93,6 +100,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = _Output(stdout or sys.stdout, stderr or sys.stderr)
     environment = dict(os.environ if env is None else env)
+    out.ci = ci_outputs.reporter_for(environment, out.stderr)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage or --help/--version
@@ -101,6 +109,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         return _dispatch(args, environment, out)
     except DockyardError as exc:
         out.say(f"error: {exc}")
+        out.ci.error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         out.say("interrupted")
@@ -122,8 +131,10 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str],
     """Context and settings for the commands that read dockyard.yml."""
     workdir = Path(args.chdir or Path.cwd()).resolve()
     context = resolve_context(env, workdir)
-    overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None))
+    overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None),
+                          inputs=read_inputs(env, workdir))
     settings = _settings(args.config, workdir, env, context, overrides, out)
+    out.ci.mask(ci_outputs.secret_values(settings))
     for note in context.notes:
         out.say(f"note: {note}")
     return settings, context
@@ -134,6 +145,7 @@ def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
     from dockyard import pipeline  # imported here: `plan` stays light on purpose
 
     plan = pipeline.make_plan(settings, context)
+    out.ci.publish(plan.to_dict())
     _render(plan.to_dict(), args.format, out, _plan_text)
     return EXIT_OK
 
@@ -145,7 +157,8 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
 
     engine = Engine.connect(env)
     try:
-        result = pipeline.run(settings, context, engine, log=out.say)
+        with out.ci.section("dockyard_run", "Build and push " + ", ".join(settings.images)):
+            result = pipeline.run(settings, context, engine, log=out.say)
     finally:
         engine.close()
     for warning in result.warnings:
@@ -153,9 +166,13 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     record = result.to_dict()
     if args.output:
         _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
+    if args.dotenv:
+        ci_outputs.write_dotenv(Path(args.chdir or Path.cwd()) / args.dotenv, record)
+    out.ci.publish(record)
     _render(record, args.format, out, _run_text)
     if result.error is not None:
         out.say(f"error: {result.error}")
+        out.ci.error(result.error)
     return result.exit_code
 
 
@@ -210,6 +227,8 @@ def _settings(config: str | None, workdir: Path, env: Mapping[str, str], context
     path = find_config(workdir, config, env)
     if path is not None:
         return load_settings(path, env, overrides)
+    if overrides.inputs.names_images:  # a CI wrapper's inputs are the whole config
+        return settings_from_inputs(workdir, env, overrides)
     name = _default_name(workdir)
     out.say(f"no dockyard.yml here: building ./Dockerfile locally as '{name}' and pushing "
             "nothing. To push, write a dockyard.yml with `images: [registry/owner/name]`.")

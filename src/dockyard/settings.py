@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dockyard import payloads, secrets, tagging
+from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
 from dockyard.schema import CONFIG_SCHEMA, did_you_mean, join, validate
@@ -99,6 +100,8 @@ class Overrides:
 
     push: bool | None = None
     force: bool | None = None
+    # A CI wrapper's inputs (DOCKYARD_IMAGES...), merged over the file's keys.
+    inputs: Inputs = field(default_factory=Inputs)
 
 
 def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -124,6 +127,20 @@ def load_settings(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [f"cannot read the file: {exc}"]) from exc
     data, lines = _parse_yaml(text, source)
+    return _settle(data, lines, path.parent, source, env, overrides)
+
+
+def settings_from_inputs(
+    workdir: Path, env: Mapping[str, str], overrides: Overrides
+) -> Settings:
+    """No config file, but a CI wrapper's inputs name the images: they are the config."""
+    return _settle({}, {}, workdir, f"inputs (no {DEFAULT_CONFIG})", env, overrides)
+
+
+def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
+            env: Mapping[str, str], overrides: Overrides) -> Settings:
+    """Merge the inputs over the parsed file, interpolate, validate and build."""
+    data = overrides.inputs.over(data)
     problems: list[tuple[str, str]] = []
     data = _interpolate(data, env, "", problems)
     unresolved = {where for where, _ in problems}
@@ -131,10 +148,10 @@ def load_settings(
     problems += [p for p in validate(data, CONFIG_SCHEMA, "") if p[0] not in unresolved]
     settings = None
     if not problems:
-        settings, more = _build(data, path.parent, source, env, overrides)
+        settings, more = _build(data, base, source, env, overrides)
         problems += more
     if problems or settings is None:
-        raise ConfigError(source, [_locate(p, m, lines) for p, m in problems])
+        raise ConfigError(source, [_locate(p, m, lines, overrides.inputs) for p, m in problems])
     return settings
 
 
@@ -191,7 +208,11 @@ def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
             _record_lines(item, f"{path}[{index}]", lines)
 
 
-def _locate(path: str, message: str, lines: Mapping[str, int]) -> str:
+def _locate(path: str, message: str, lines: Mapping[str, int],
+            inputs: Inputs | None = None) -> str:
+    origin = inputs.origin(path) if inputs else None
+    if origin:  # set by a CI wrapper's input, not by a line of the file
+        return f"{path} (from {origin}): {message}"
     probe = path
     while probe and probe not in lines:
         probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
@@ -289,7 +310,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     webhooks = tuple(_webhook(hook, f"webhooks[{index}]", problems)
                      for index, hook in enumerate(data.get("webhooks") or ()))
     push = data.get("push", True)
-    env_push = env.get("DOCKYARD_PUSH")
+    env_push = env.get("DOCKYARD_PUSH", "").strip() or None  # empty: a CI input not given
     if env_push is not None:
         if env_push.lower() not in ("true", "false", "1", "0"):
             problems.append(("DOCKYARD_PUSH", f"'{env_push}' is not true or false"))
