@@ -103,6 +103,21 @@ RULE_SETS: list[tuple[str, list[str] | None, list[str], dict[str, list[str]]]] =
         "pr": ["pr-7-slim", "latest"],
         "schedule": ["20200110-slim", "br-main-slim", "latest"],
     }),
+    ("raw patterns, value=, match=, groups, rule prefixes and suffixes", [
+        "type=semver,pattern={{raw}}",
+        "type=semver,pattern=v{{major}},value=3.4.5,enable={{is_default_branch}}",
+        "type=pep440,pattern={{major}}.{{minor}},match=v(\\d+\\.\\d+)",
+        "type=match,pattern=v(\\d+)\\.(\\d+),group=2",
+        "type=ref,event=tag,prefix=t-",
+        "type=sha,prefix=git-,suffix=-x",
+    ], [], {
+        "main": ["v3", "git-{sha}-x", "latest"],
+        "feature": ["git-{sha}-x"],
+        "release": ["v1.2.3", "1.2", "2", "t-v1.2.3", "git-{sha}-x", "latest"],
+        "prerelease": ["v2.0.0-rc.1", "2.0", "0", "t-v2.0.0-rc.1", "git-{sha}-x"],
+        "pr": ["git-{sha}-x"],
+        "schedule": ["v3", "git-{sha}-x", "latest"],
+    }),
 ]
 
 
