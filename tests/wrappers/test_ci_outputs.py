@@ -69,7 +69,8 @@ def test_config_problems_become_annotations_on_their_file_and_line(tmp_path: Pat
     lines = outputs.error_commands(error, str(tmp_path))
     assert lines[0] == ("::error file=deploy/dockyard.yml,line=3,title=Dockyard configuration"
                         "::tags[0]: unknown type 'semvr', with: a, b")
-    assert lines[1].startswith("::error file=deploy/dockyard.yml,title=")
+    assert lines[1] == (f"::error title=Dockyard configuration::{config}: "
+                        "tags (from DOCKYARD_TAGS): bad")  # an input is on no line of the file
     [build] = outputs.error_commands(BuildError("the build failed\nat step 2"), None)
     assert build == "::error title=Dockyard BuildError::the build failed%0Aat step 2"
 
@@ -124,10 +125,14 @@ def test_plan_under_github_writes_outputs_and_masks_before_anything_else(
     env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output),
            "GITHUB_STEP_SUMMARY": str(summary), "DOCKYARD_IMAGES": "127.0.0.1:9/acme/app",
            "DOCKYARD_REGISTRIES": "127.0.0.1:9:\n  username: u\n  password: \"${TOKEN}\"\n",
+           "DOCKYARD_WEBHOOKS": "- {url: 'https://hooks.example.com/T0/B0/xyzzy', "
+                                "secret: hook-secret}",
            "TOKEN": "tok-multi\nline-secret"}
     assert main(["-C", str(repo), "plan"], env=env, stdout=io.StringIO(), stderr=stderr) == 0
     lines = stderr.getvalue().splitlines()
-    assert lines[:2] == ["::add-mask::tok-multi", "::add-mask::line-secret"]
+    assert lines[:4] == ["::add-mask::tok-multi", "::add-mask::line-secret",
+                         "::add-mask::hook-secret",
+                         "::add-mask::https://hooks.example.com/T0/B0/xyzzy"]
     parsed = parse_github_output(output.read_text())
     assert parsed["version"] == "v3.1.4"  # metadata-action's default rules: the git tag
     assert parsed["tags"].splitlines() == ["127.0.0.1:9/acme/app:v3.1.4",

@@ -38,6 +38,7 @@ GITHUB_OUTPUTS = ("version", "tags", "labels", "digest", "json")
 DOTENV_MAX_BYTES = 5120
 DOTENV_MAX_VARIABLES = 50
 _LINE_PREFIX = re.compile(r"^line (\d+): ")
+_FROM_INPUT = re.compile(r"^\S+ \(from DOCKYARD_\w+\): ")
 
 
 class Reporter:
@@ -180,10 +181,12 @@ def error_commands(exc: DockyardError, workspace: str | None) -> list[str]:
         commands = []
         for problem in exc.problems:
             match = _LINE_PREFIX.match(problem)
-            properties = {"file": file, "line": match[1] if match and file else None,
+            # A problem in a wrapper's input is not on any line of the file.
+            on_file = file if match or not _FROM_INPUT.search(problem) else None
+            properties = {"file": on_file, "line": match[1] if match and on_file else None,
                           "title": "Dockyard configuration"}
-            text = problem[match.end():] if match and file else problem
-            if not file:
+            text = problem[match.end():] if match and on_file else problem
+            if not on_file:
                 text = f"{source}: {text}"
             commands.append(_command("error", properties, text))
         return commands
@@ -290,5 +293,7 @@ def secret_values(settings: Settings) -> list[str]:
     for hook in settings.webhooks:
         if hook.secret:
             found.append(hook.secret.reveal())
+        if secrets.redact(hook.url) != hook.url:  # a URL that is a credential (Slack-style)
+            found.append(hook.url)
         found += [header.reveal() for header in getattr(hook, "headers", {}).values()]
     return [text for text in found if text]
