@@ -34,6 +34,8 @@ from dockyard.registry import (
     RegistryClient,
     RegistryError,
     RetryPolicy,
+    ecr_credentials,
+    is_ecr,
     push_scope,
 )
 from dockyard.settings import Credentials, Settings
@@ -160,9 +162,12 @@ def held_back(tag: str, current: str | None, ours: str | None) -> str | None:
 def credentials(settings: Settings, image: str,
                 docker_login: DockerLogin | None) -> Credentials | None:
     """The `registries:` entry for the image's host, else what `docker login` stored."""
+    host = parse_image(image).host
     found = settings.credentials_for(image)
     if found is None and docker_login is not None:
-        found = docker_login(parse_image(image).host)
+        found = docker_login(host)
+    if found is None and is_ecr(host):
+        found = ecr_credentials(host)
     return found
 
 
@@ -182,6 +187,8 @@ def preflight(settings: Settings, release: Release, *, connect: Connect | None =
         try:
             with connect(name.host, credentials(settings, image, docker_login)) as client:
                 client.authenticate([push_scope(name.path)])
+                if is_ecr(name.host):
+                    client.require_repository(name.path)
                 if not settings.force:
                     _refuse_other_revisions(client, name.path, image, release)
         except PublishError as exc:
@@ -241,6 +248,7 @@ class _Landing:
 
     image: str
     client: RegistryClient
+    credentials: Credentials | None = None
     source: Manifest | None = None
     pushed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -253,9 +261,15 @@ def publish(settings: Settings, release: Release, engine: Pusher, *, log: Log = 
     """Release tags everywhere, then floating tags everywhere; see the module docstring."""
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
-    landings = [_Landing(image, connect(parse_image(image).host,
-                                        credentials(settings, image, docker_login)))
-                for image in release.images]
+    landings = []
+    for image in release.images:
+        error: PublishError | None = None
+        try:
+            found = credentials(settings, image, docker_login)
+        except PublishError as exc:
+            found, error = None, exc
+        landings.append(_Landing(image, connect(parse_image(image).host, found),
+                                 credentials=found, error=error))
     try:
         workers = min(_MAX_PARALLEL, len(landings) or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -274,6 +288,8 @@ def _release(landing: _Landing, settings: Settings, release: Release, engine: Pu
              log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
     name = parse_image(landing.image)
     client = landing.client
+    if landing.error is not None:
+        return
     try:
         existing: dict[str, str | None] = {}
         for tag in release.release_tags:
@@ -293,7 +309,8 @@ def _release(landing: _Landing, settings: Settings, release: Release, engine: Pu
                 landing.skipped.append((tag, "already published: it holds this revision"))
         if to_write:
             log(f"pushing {name.reference(to_write[0])}")
-            digest = _push(engine, landing.image, to_write[0], settings, log, policy, sleep)
+            digest = _push(engine, landing.image, to_write[0], landing.credentials, log,
+                           policy, sleep)
             landing.pushed.append(to_write[0])
             landing.source = client.get_manifest(name.path, digest)
         else:
@@ -309,14 +326,14 @@ def _release(landing: _Landing, settings: Settings, release: Release, engine: Pu
         landing.error = exc
 
 
-def _push(engine: Pusher, image: str, tag: str, settings: Settings, log: Log,
+def _push(engine: Pusher, image: str, tag: str, login: Credentials | None, log: Log,
           policy: RetryPolicy, sleep: Sleep) -> str:
     """docker push, retried when the engine's error looks transient."""
     attempt = 0
     while True:
         attempt += 1
         try:
-            outcome = engine.push(image, tag, settings.credentials_for(image), log=log)
+            outcome = engine.push(image, tag, login, log=log)
         except PublishError as exc:
             if attempt > policy.retries or not _TRANSIENT_PUSH.search(exc.message):
                 raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib
 import ipaddress
 import json
 import random
@@ -29,6 +30,7 @@ import requests
 
 from dockyard.errors import PublishError
 from dockyard.names import DOCKER_HUB
+from dockyard.secrets import Secret
 from dockyard.settings import Credentials
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -47,6 +49,8 @@ _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _TOKEN_MARGIN_SECONDS = 10.0
 _DEFAULT_TOKEN_SECONDS = 60.0
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+ECR_PUBLIC = "public.ecr.aws"
 _CREDENTIALS_HINT = ("check the username and password under `registries:` for this host "
                      "(or `docker login` it when it has no entry)")
 
@@ -147,6 +151,43 @@ def base_url(host: str) -> str:
     except ValueError:
         loopback = False
     return f"http://{host}" if loopback else f"https://{host}"
+
+
+def is_ecr(host: str) -> bool:
+    return host == ECR_PUBLIC or _ECR_HOST.match(host) is not None
+
+
+def ecr_credentials(host: str, client_factory: Callable[..., Any] | None = None) -> Credentials:
+    """Exchange the AWS credentials boto3 finds (env, profile, role) for an ECR login.
+
+    ECR has no long-lived registry passwords: `GetAuthorizationToken` gives a 12-hour
+    `AWS:<token>` pair, for private ECR per region and for ECR Public in us-east-1.
+    """
+    if client_factory is None:
+        try:
+            client_factory = importlib.import_module("boto3").client
+        except ImportError:
+            raise RegistryError(host, "pushing to Amazon ECR needs boto3, which is not "
+                                "installed", hint="pip install 'dockyard[ecr]', or give "
+                                "credentials for this host under `registries:`") from None
+    match = _ECR_HOST.match(host)
+    try:
+        if match is None:
+            answer = client_factory("ecr-public", region_name="us-east-1") \
+                .get_authorization_token()
+            token = answer["authorizationData"]["authorizationToken"]
+        else:
+            answer = client_factory("ecr", region_name=match.group(2)) \
+                .get_authorization_token(registryIds=[match.group(1)])
+            token = answer["authorizationData"][0]["authorizationToken"]
+        username, _, password = base64.b64decode(token).decode().partition(":")
+    except Exception as exc:  # noqa: BLE001 -- botocore's errors, its own tree, wrapped here
+        raise RegistryError(
+            host, f"cannot get an ECR login token ({type(exc).__name__})",
+            hint="give this job AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a "
+                 "profile or a role) allowed ecr:GetAuthorizationToken, or credentials "
+                 "for this host under `registries:`") from None
+    return Credentials(username=username, password=Secret(password))
 
 
 def pull_scope(repository: str) -> str:
@@ -351,6 +392,20 @@ class RegistryClient:
                            (pull_scope(repository),), stream=True) as response:
             self._expect(response, (200,), f"cannot read blob {digest} from {repository}")
             yield response.iter_content(_CHUNK)
+
+    def require_repository(self, repository: str) -> None:
+        """Fail unless `repository` exists; for registries that do not create on push (ECR)."""
+        with self._request("GET", f"/v2/{repository}/tags/list?n=1",
+                           (pull_scope(repository),)) as response:
+            if response.status_code == 404 and "NAME_UNKNOWN" in _error_codes(response):
+                hint = "create it first"
+                if is_ecr(self.host):
+                    hint += (f": aws ecr{'-public' if self.host == ECR_PUBLIC else ''} "
+                             f"create-repository --repository-name {repository}")
+                raise RegistryError(self.host, f"the repository {repository} does not exist, "
+                                    "and this registry does not create repositories on push",
+                                    status=404, hint=hint)
+            self._expect(response, (200, 404), f"cannot read the repository {repository}")
 
     def image_labels(self, repository: str, reference: str) -> dict[str, str] | None:
         """Labels of the image config behind `reference` (for an index, its first image)."""

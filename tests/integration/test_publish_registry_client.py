@@ -237,3 +237,12 @@ def test_secrets_never_reach_error_messages(auth_registry: Registry) -> None:
     text = str(caught.value) + repr(caught.value) + repr(caught.value.__cause__)
     assert password not in text
     assert secrets.redact(password) == secrets.MASK
+
+
+def test_a_missing_repository_is_named_with_how_to_create_it(registry: Registry) -> None:
+    upload_image(registry, "client/exists", "1", {})
+    with RegistryClient(registry.host, policy=FAST) as client:
+        client.require_repository("client/exists")
+        with pytest.raises(RegistryError, match="client/nothing does not exist") as caught:
+            client.require_repository("client/nothing")
+    assert "create it first" in str(caught.value)
