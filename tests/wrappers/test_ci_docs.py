@@ -1,0 +1,46 @@
+"""docs/ci.md's copy-paste snippets stay true to the wrappers they show."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import yaml
+from ci_harness import REPO, load_gitlab, load_schema
+
+DOC = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC, flags=re.DOTALL)
+
+
+def test_the_github_workflow_uses_only_inputs_and_outputs_the_action_has() -> None:
+    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    [workflow] = [yaml.safe_load(b) for b in blocks("yaml") if "runs-on" in b]
+    steps = workflow["jobs"]["image"]["steps"]
+    [step] = [s for s in steps if s.get("uses", "").startswith("dockyard-ci/dockyard@")]
+    assert set(step["with"]) <= set(action["inputs"])
+    used = set(re.findall(r"steps\.dockyard\.outputs\.([\w-]+)", DOC))
+    assert used and used <= set(action["outputs"])
+
+
+def test_the_gitlab_snippet_is_valid_and_uses_the_templates_job() -> None:
+    [snippet] = [yaml.safe_load(b) for b in blocks("yaml") if "include:" in b]
+    assert jsonschema.Draft7Validator(load_schema("gitlab-ci.schema.json")).is_valid(snippet)
+    template = load_gitlab(REPO / ".gitlab-ci-template.yml")
+    assert snippet["deploy"]["needs"] == ["dockyard"] and "dockyard" in template
+    assert snippet["variables"]["DOCKYARD_ENABLED"] == "true"
+    job = template[".dockyard"]
+    assert f"--dotenv {job['artifacts']['reports']['dotenv']}" in job["script"][0]
+
+
+def test_the_jenkins_snippet_calls_the_step_with_its_arguments() -> None:
+    [pipeline] = blocks("groovy")
+    step = (REPO / "jenkins" / "vars" / "dockyard.groovy").read_text(encoding="utf-8")
+    known = set(re.findall(r"^\s+(\w+)\s*: 'DOCKYARD_", step, flags=re.MULTILINE))
+    known |= {"credentials", "output"}
+    call = pipeline[pipeline.index("dockyard(\n") + len("dockyard(\n"):]
+    indent = call[:len(call) - len(call.lstrip(" "))]  # the arguments' own indentation
+    used = set(re.findall(rf"^{indent}(\w+):", call, flags=re.MULTILINE))
+    assert used and used <= known
