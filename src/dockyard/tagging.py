@@ -1182,12 +1182,27 @@ def _aware(when: datetime) -> datetime:
 _RELEASE = "release"  # one build, for good: a full version, the git tag, a sha
 _LINE = "version line"  # the newest release of a line: 1, 1.2, latest
 _MOVING = "moving"  # the last build of a branch, pull request or schedule, or a raw name
-_MEANINGS = {
-    _RELEASE: "a release tag (one build, for good)",
-    _LINE: "a version tag (the newest release of a line, or latest)",
-    _MOVING: "a moving tag (the last build of a branch, pull request or schedule, or a "
-             "raw name)",
+_MOVING_KINDS = {
+    "schedule": "a scheduled tag (moved by every scheduled build)",
+    "edge": "the edge tag (moved by every push to the edge branch)",
+    "branch": "a branch tag (moved by every push to the branch)",
+    "pr": "a pull request tag (moved by every push to the pull request)",
+    "raw": "a raw tag (moved by every build that gives it)",
 }
+
+
+def _describe(meaning: str, rule: TagRule | None) -> str:
+    """What a tag means, in words, for the ambiguity guard's messages; `rule` is None for
+    the flavor's latest."""
+    if meaning == _RELEASE:
+        return "a release tag (one build, for good)"
+    if meaning == _LINE:
+        if rule is None or rule.type == "raw":
+            return "latest (moved to every new release)"
+        return "a version tag (moved to every new release of its line)"
+    if rule is None:
+        return _MOVING_KINDS["raw"]
+    return _MOVING_KINDS.get(rule.attrs.get("event", rule.type), _MOVING_KINDS["raw"])
 
 
 @dataclass(frozen=True)
@@ -1226,7 +1241,7 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
     scope = facts.scope()
     tags: list[PlannedTag] = []
     skipped: list[SkippedRule] = []
-    meanings: dict[str, str] = {}
+    meanings: dict[str, tuple[str, str]] = {}  # tag -> (meaning, in words)
     problems: list[tuple[int | str, str]] = []
     latest: bool | None = None
     for rule in sorted(chosen, key=lambda r: -r.priority):
@@ -1249,14 +1264,14 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
             latest = outcome.means_latest if flavor.latest == "auto" else flavor.latest == "true"
         same = next((t for t in tags if t.name == name), None)
         if same is not None:
-            if meanings[name] != outcome.meaning:
-                problems.append((name, _clash(name, same.rule, meanings[name], rule.source,
-                                              outcome.meaning)))
+            if meanings[name][0] != outcome.meaning:
+                problems.append((name, _clash(name, same.rule, meanings[name][1], rule.source,
+                                              _describe(outcome.meaning, rule))))
             reason = f"gives '{name}', already given by '{same.rule}'{outcome.note}"
             skipped.append(SkippedRule(rule.source, reason))
             continue
         tags.append(PlannedTag(name, rule.source, rule.priority, outcome.meaning != _RELEASE))
-        meanings[name] = outcome.meaning
+        meanings[name] = (outcome.meaning, _describe(outcome.meaning, rule))
     if tags:
         _add_latest(tags, skipped, meanings, problems, flavor, scope, bool(latest))
     problems += _version_shaped(tags, meanings, chosen, flavor, scope)
@@ -1267,12 +1282,13 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
 
 
 def _clash(name: str, first: str, first_meaning: str, second: str, second_meaning: str) -> str:
-    return (f"'{first}' gives '{name}' as {_MEANINGS[first_meaning]}, and '{second}' gives "
-            f"it as {_MEANINGS[second_meaning]}: one tag cannot mean both. Give one of the "
+    return (f"'{first}' gives '{name}' as {first_meaning}, and '{second}' gives "
+            f"it as {second_meaning}: one tag cannot mean both. Give one of the "
             "rules its own prefix= or suffix=, or an enable= that keeps it off this build")
 
 
-def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule], meanings: dict[str, str],
+def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule],
+                meanings: dict[str, tuple[str, str]],
                 problems: list[tuple[int | str, str]], flavor: Flavor, scope: _Scope,
                 latest: bool) -> None:
     source = f"flavor latest={flavor.latest}"
@@ -1290,13 +1306,14 @@ def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule], meanings: di
     name = sanitize_tag(f"{prefix}latest{suffix}")
     same = next((t for t in tags if t.name == name), None)
     if same is not None:
-        if meanings[name] != _LINE:
-            problems.append((name, _clash(name, same.rule, meanings[name], source, _LINE)))
+        if meanings[name][0] != _LINE:
+            problems.append((name, _clash(name, same.rule, meanings[name][1], source,
+                                          _describe(_LINE, None))))
         skipped.append(SkippedRule(source, f"gives '{name}', already given by '{same.rule}'"))
         return
     # metadata-action always lists latest last; its priority keeps the order sorted.
     tags.append(PlannedTag(name, source, min(0, tags[-1].priority), True))
-    meanings[name] = _LINE
+    meanings[name] = (_LINE, _describe(_LINE, None))
 
 
 # The shapes of what semver and pep440 patterns give, once sanitised.
@@ -1318,7 +1335,7 @@ _VERSION_SHAPES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, str],
+def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, tuple[str, str]],
                     rules: Sequence[TagRule], flavor: Flavor,
                     scope: _Scope) -> list[tuple[int | str, str]]:
     """Moving tags of this build that a semver/pep440 rule would give on a tag build.
@@ -1329,7 +1346,7 @@ def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, str],
     compared: a nightly `20240101` is not mistaken for a major version.
     """
     by_source = {rule.source: rule for rule in rules}
-    moving = [t for t in tags if meanings[t.name] == _MOVING and t.rule in by_source
+    moving = [t for t in tags if meanings[t.name][0] == _MOVING and t.rule in by_source
               and not (_rule_names(by_source[t.rule], flavor) & _PER_BUILD_NAMES)]
     if not moving:
         return []
@@ -1342,9 +1359,9 @@ def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, str],
         for planned in moving:
             if regex.fullmatch(planned.name) and planned.rule != rule.source:
                 problems.append((planned.name, (
-                    f"'{planned.rule}' gives '{planned.name}' as {_MEANINGS[_MOVING]}, and "
-                    f"'{rule.source}' gives tags of that shape on tag builds as "
-                    f"{_MEANINGS[meaning]}: this build would move a version tag. Give the "
+                    f"'{planned.rule}' gives '{planned.name}' as {meanings[planned.name][1]}, "
+                    f"and '{rule.source}' gives tags of that shape on tag builds as "
+                    f"{_describe(meaning, rule)}: this build would move a version tag. Give the "
                     f"moving tag a prefix= or suffix= (e.g. prefix=branch-), or an enable= "
                     "that keeps it off this build")))
     return problems
