@@ -93,6 +93,26 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "schema", help="print the JSON Schema of dockyard.yml (for editors)",
         description="Print the JSON Schema that dockyard.yml is validated against.")
+    promote = commands.add_parser(
+        "promote", help="add tags to an image already in a registry, or copy it to another",
+        description="Tag the image at SOURCE (name:tag or name@sha256:...) as each TARGET: a "
+                    "tag in the same repository or a full name:tag elsewhere (copied by "
+                    "digest, never pulled or rebuilt). Same preflight, order and guards as "
+                    "`run`.")
+    common(promote)
+    promote.add_argument("source", metavar="SOURCE")
+    promote.add_argument("targets", metavar="TARGET", nargs="+")
+    promote.add_argument("--force", action="store_true", default=None,
+                         help="rewrite tags the guards would leave alone")
+    merge = commands.add_parser(
+        "merge", help="make one multi-platform image from per-platform pushes, tag it",
+        description="Assemble an image index from per-platform images (name@sha256:... or a "
+                    "digest in the first configured image), push it to every configured "
+                    "image and apply this build's tag plan to it.")
+    common(merge)
+    merge.add_argument("sources", metavar="IMAGE@DIGEST", nargs="+")
+    merge.add_argument("--force", action="store_true", default=None,
+                       help="rewrite tags the guards would leave alone")
     return parser
 
 
@@ -204,7 +224,36 @@ def _schema_command(args: argparse.Namespace, env: dict[str, str], out: _Output)
     return EXIT_OK
 
 
+def _promote_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    from dockyard import publish
+
+    workdir = Path(args.chdir or Path.cwd()).resolve()
+    path = find_config(workdir, args.config, env)
+    options = (publish.Options.of(load_settings(path, env, Overrides(force=args.force)))
+               if path else publish.Options(force=bool(args.force)))
+    outcome = publish.promote(options, args.source, args.targets, log=out.say)
+    return _publish_outcome(outcome, args.format, out)
+
+
+def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    settings, context = _prepare(args, env, out)
+    from dockyard import pipeline, publish
+
+    plan = pipeline.make_plan(settings, context)
+    outcome = publish.merge(settings, publish.Release.of(plan), args.sources, log=out.say)
+    return _publish_outcome(outcome, args.format, out)
+
+
+def _publish_outcome(outcome: Any, fmt: str, out: _Output) -> int:
+    _render(outcome.to_dict(), fmt, out, lambda _: outcome.text())
+    if outcome.error is not None:
+        out.say(f"error: {outcome.error}")
+    return int(outcome.exit_code)
+
+
 _COMMANDS: dict[str, Handler] = {
+    "promote": _promote_command,
+    "merge": _merge_command,
     "plan": _plan_command,
     "run": _run_command,
     "init": _init_command,

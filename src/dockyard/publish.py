@@ -16,6 +16,7 @@ The registry results say exactly which tag landed where, and why any did not.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,25 +26,30 @@ from typing import Any, Protocol
 
 import semver
 
-from dockyard.errors import PublishError
-from dockyard.names import parse_image
+from dockyard.errors import InputError, PublishError
+from dockyard.names import image_problem, parse_image
 from dockyard.registry import (
+    DOCKER_MANIFEST_LIST,
+    OCI_INDEX,
+    OCI_MANIFEST,
     REVISION_LABEL,
     VERSION_LABEL,
     Manifest,
     RegistryClient,
     RegistryError,
     RetryPolicy,
+    digest_of,
     ecr_credentials,
     is_ecr,
     push_scope,
 )
-from dockyard.settings import Credentials, Settings
+from dockyard.settings import Credentials, Publishing, Settings
 from dockyard.tagging import PlannedTag
 
 Log = Callable[[str], None]
 Sleep = Callable[[float], None]
 Connect = Callable[[str, Credentials | None], RegistryClient]
+Upload = Callable[["_Landing"], Manifest]  # puts the image into a registry, returns it
 DockerLogin = Callable[[str], Credentials | None]  # host -> what `docker login` stored
 
 _MAX_PARALLEL = 8
@@ -52,10 +58,40 @@ _TRANSIENT_PUSH = re.compile(
     r"connection (reset|refused)|broken pipe|EOF|timeout|timed out|temporar",
     re.IGNORECASE)
 HELD_FOR_OTHERS = "held back: the release did not land on every registry"
+PROMOTE_RULE = "promote"
+_VERSION_LINE = re.compile(r"v?\d+(\.\d+)?")
 
 
 def _quiet(_: str) -> None:
     pass
+
+
+class Target(Protocol):
+    """What publishing reads of the settings: credentials, guards, retries."""
+
+    @property
+    def force(self) -> bool: ...
+
+    @property
+    def publishing(self) -> Publishing: ...
+
+    def credentials_for(self, image: str) -> Credentials | None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """A Target without a dockyard.yml (promote): credentials, force and retries only."""
+
+    registries: Mapping[str, Credentials] = field(default_factory=dict)
+    publishing: Publishing = field(default_factory=Publishing)
+    force: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> Options:
+        return cls(settings.registries, settings.publishing, settings.force)
+
+    def credentials_for(self, image: str) -> Credentials | None:
+        return self.registries.get(parse_image(image).host)
 
 
 class Pusher(Protocol):
@@ -94,6 +130,16 @@ class Release:
     version: str | None
     revision: str | None
 
+    @classmethod
+    def of(cls, plan: Any) -> Release:
+        """From a pipeline.Plan: its images and tags, this build's version and revision."""
+        if not plan.tags:
+            raise InputError("the tag plan is empty for this context: nothing to tag",
+                             hint="check `dockyard plan`; add a rule that always applies, "
+                                  "such as `type=sha`")
+        return cls(images=tuple(plan.images), tags=tuple(plan.tags), version=plan.version,
+                   revision=plan.labels.get(REVISION_LABEL))
+
     @property
     def release_tags(self) -> list[str]:
         """Immutable tags; when the plan has none, its first tag carries the upload."""
@@ -106,14 +152,14 @@ class Release:
         return [t for t in self.tags if t.name not in anchors]
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
+def retry_policy(settings: Target) -> RetryPolicy:
     options = settings.publishing
     return RetryPolicy(retries=options.retries, backoff_seconds=options.backoff_seconds,
                        max_backoff_seconds=options.max_backoff_seconds,
                        timeout_seconds=options.timeout_seconds)
 
 
-def connector(settings: Settings, sleep: Sleep = time.sleep) -> Connect:
+def connector(settings: Target, sleep: Sleep = time.sleep) -> Connect:
     policy = retry_policy(settings)
 
     def connect(host: str, credentials: Credentials | None) -> RegistryClient:
@@ -138,8 +184,16 @@ def parse_version(text: str | None) -> semver.Version | None:
 def is_guarded(tag: PlannedTag) -> bool:
     """latest, X and X.Y move only forwards; branch and other floating tags just move."""
     rule = tag.rule.lower()
+    if rule == PROMOTE_RULE:
+        return tag.floating
     return (tag.name == "latest" or rule.startswith("flavor latest")
             or "type=semver" in rule or "type=pep440" in rule)
+
+
+def promoted_tag(name: str, priority: int) -> PlannedTag:
+    """A tag named on the promote command line: latest and version lines float."""
+    floating = name == "latest" or _VERSION_LINE.fullmatch(name) is not None
+    return PlannedTag(name=name, rule=PROMOTE_RULE, priority=priority, floating=floating)
 
 
 def held_back(tag: str, current: str | None, ours: str | None) -> str | None:
@@ -159,7 +213,7 @@ def held_back(tag: str, current: str | None, ours: str | None) -> str | None:
 # ------------------------------------------------------------------------ preflight
 
 
-def credentials(settings: Settings, image: str,
+def credentials(settings: Target, image: str,
                 docker_login: DockerLogin | None) -> Credentials | None:
     """The `registries:` entry for the image's host, else what `docker login` stored."""
     host = parse_image(image).host
@@ -171,7 +225,7 @@ def credentials(settings: Settings, image: str,
     return found
 
 
-def preflight(settings: Settings, release: Release, *, connect: Connect | None = None,
+def preflight(settings: Target, release: Release, *, connect: Connect | None = None,
               log: Log = _quiet, docker_login: DockerLogin | None = None,
               ) -> dict[str, PublishError]:
     """Check every registry before the build; return the problem per image name.
@@ -255,10 +309,15 @@ class _Landing:
     error: PublishError | None = None
 
 
-def publish(settings: Settings, release: Release, engine: Pusher, *, log: Log = _quiet,
+def publish(settings: Target, release: Release, engine: Pusher | None, *, log: Log = _quiet,
             connect: Connect | None = None, sleep: Sleep = time.sleep,
-            docker_login: DockerLogin | None = None) -> tuple[RegistryResult, ...]:
-    """Release tags everywhere, then floating tags everywhere; see the module docstring."""
+            docker_login: DockerLogin | None = None,
+            upload: Upload | None = None) -> tuple[RegistryResult, ...]:
+    """Release tags everywhere, then floating tags everywhere; see the module docstring.
+
+    The image gets into each registry by a docker push of the first release tag, or,
+    with `upload` (promote, merge), by copying a manifest already in some registry.
+    """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
     landings = []
@@ -274,7 +333,7 @@ def publish(settings: Settings, release: Release, engine: Pusher, *, log: Log = 
         workers = min(_MAX_PARALLEL, len(landings) or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda landing: _release(landing, settings, release, engine, log,
-                                                   policy, sleep), landings))
+                                                   policy, sleep, upload), landings))
             if all(landing.error is None for landing in landings):
                 list(pool.map(lambda landing: _floating(landing, settings, release, log),
                               landings))
@@ -284,8 +343,8 @@ def publish(settings: Settings, release: Release, engine: Pusher, *, log: Log = 
     return tuple(_result(landing, release) for landing in landings)
 
 
-def _release(landing: _Landing, settings: Settings, release: Release, engine: Pusher,
-             log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
+def _release(landing: _Landing, settings: Target, release: Release, engine: Pusher | None,
+             log: Log, policy: RetryPolicy, sleep: Sleep, upload: Upload | None) -> None:
     name = parse_image(landing.image)
     client = landing.client
     if landing.error is not None:
@@ -307,18 +366,21 @@ def _release(landing: _Landing, settings: Settings, release: Release, engine: Pu
         for tag in release.release_tags:
             if tag not in to_write:
                 landing.skipped.append((tag, "already published: it holds this revision"))
-        if to_write:
+        if to_write and upload is not None:
+            landing.source = upload(landing)
+        elif to_write and engine is not None:
             log(f"pushing {name.reference(to_write[0])}")
             digest = _push(engine, landing.image, to_write[0], landing.credentials, log,
                            policy, sleep)
             landing.pushed.append(to_write[0])
             landing.source = client.get_manifest(name.path, digest)
+            to_write = to_write[1:]
         else:
             landing.source = client.get_manifest(name.path, release.release_tags[0])
         if landing.source is None:
             raise RegistryError(name.host, f"{name.path} has no manifest for what was "
                                 "just pushed", hint="the registry lost the push; run again")
-        for tag in to_write[1:]:
+        for tag in to_write:
             log(f"tagging {name.reference(tag)} (same manifest, no upload)")
             client.put_manifest(name.path, tag, landing.source)
             landing.pushed.append(tag)
@@ -345,7 +407,7 @@ def _push(engine: Pusher, image: str, tag: str, login: Credentials | None, log: 
         return digest
 
 
-def _floating(landing: _Landing, settings: Settings, release: Release, log: Log) -> None:
+def _floating(landing: _Landing, settings: Target, release: Release, log: Log) -> None:
     name = parse_image(landing.image)
     client = landing.client
     source = landing.source
@@ -396,3 +458,235 @@ def summary(results: Sequence[RegistryResult]) -> PublishError | None:
         "; ".join(f"{r.name}: {r.error}" for r in failed),
         hint="fix the registry and run again: release tags already there are recognised "
              "as already published and left alone")
+
+
+# ------------------------------------------------------------------------ copying
+
+
+def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
+                  target: RegistryClient, target_path: str, *, policy: RetryPolicy,
+                  sleep: Sleep = time.sleep, log: Log = _quiet) -> None:
+    """Make `target_path` hold `manifest` by digest, with every blob and child it needs.
+
+    Blobs already there are skipped, blobs on the same registry are mounted, others are
+    streamed from the source (never whole in memory). An index brings its children.
+    """
+    if target.head_manifest(target_path, manifest.digest) is not None:
+        return
+    data = manifest.json()
+    if manifest.is_index:
+        for entry in data.get("manifests") or []:
+            child = source.get_manifest(source_path, str(entry["digest"]))
+            if child is None:
+                raise RegistryError(source.host, f"{source_path} lacks {entry['digest']}, a "
+                                    "manifest its index lists", hint="push that platform's "
+                                    "image again, then retry")
+            copy_manifest(source, source_path, child, target, target_path, policy=policy,
+                          sleep=sleep, log=log)
+    else:
+        for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
+            if blob.get("digest") and not blob.get("urls"):  # foreign layers stay remote
+                _copy_blob(source, source_path, target, target_path, str(blob["digest"]),
+                           policy, sleep, log)
+    target.put_manifest(target_path, manifest.digest, manifest)
+
+
+def _copy_blob(source: RegistryClient, source_path: str, target: RegistryClient,
+               target_path: str, digest: str, policy: RetryPolicy, sleep: Sleep,
+               log: Log) -> None:
+    if target.blob_exists(target_path, digest):
+        return
+    if source.host == target.host and target.mount_blob(target_path, digest, source_path):
+        log(f"mounted {digest[:19]} from {source_path} into {target_path}")
+        return
+    attempt = 0
+    while True:  # a streamed body cannot be re-sent: retry the whole blob
+        attempt += 1
+        try:
+            with source.open_blob(source_path, digest) as chunks:
+                target.upload_blob(target_path, digest, chunks)
+        except RegistryError as exc:
+            if not exc.transient or attempt > policy.retries:
+                raise
+            sleep(policy.delay(attempt))
+            continue
+        log(f"copied {digest[:19]} to {target.host}/{target_path}")
+        return
+
+
+def _copier(settings: Target, connect: Connect, sources: Sequence[tuple[str, Manifest]],
+            top: Manifest, log: Log, sleep: Sleep, docker_login: DockerLogin | None) -> Upload:
+    """An Upload that copies `sources` ((image name, manifest)) and then `top` by digest."""
+    policy = retry_policy(settings)
+
+    def upload(landing: _Landing) -> Manifest:
+        path = parse_image(landing.image).path
+        for image, manifest in sources:
+            name = parse_image(image)
+            with connect(name.host, credentials(settings, image, docker_login)) as source:
+                copy_manifest(source, name.path, manifest, landing.client, path,
+                              policy=policy, sleep=sleep, log=log)
+        if landing.client.head_manifest(path, top.digest) is None:
+            landing.client.put_manifest(path, top.digest, top)
+        return top
+
+    return upload
+
+
+# ------------------------------------------------------------------------ promote, merge
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What promote and merge did: the digest published and the per-registry results."""
+
+    digest: str | None
+    registries: tuple[RegistryResult, ...]
+    error: PublishError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code if self.error else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "failed" if self.error else "success", "digest": self.digest,
+                "registries": [r.to_dict() for r in self.registries],
+                "error": str(self.error) if self.error else None}
+
+    def text(self) -> str:
+        lines = []
+        for r in self.registries:
+            lines.append(f"{r.name}: {r.status}" + (f" {r.digest}" if r.digest else ""))
+            lines += [f"  pushed  {tag}" for tag in r.pushed]
+            lines += [f"  skipped {tag}: {reason}" for tag, reason in r.skipped]
+        lines.append(f"status: {'failed' if self.error else 'success'}")
+        return "\n".join(lines)
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """`host/name:tag` or `host/name@sha256:...` -> (image name, tag or digest)."""
+    if "@" in reference:
+        image, _, ref = reference.partition("@")
+        return image, ref
+    last = reference.rsplit("/", 1)[-1]
+    if ":" in last:
+        image, _, tag = reference.rpartition(":")
+        return image, tag
+    return reference, "latest"
+
+
+def _fetch(settings: Target, connect: Connect, image: str, ref: str,
+           docker_login: DockerLogin | None) -> tuple[Manifest, dict[str, str]]:
+    name = parse_image(image)
+    with connect(name.host, credentials(settings, image, docker_login)) as client:
+        manifest = client.get_manifest(name.path, ref)
+        if manifest is None:
+            joint = "@" if ref.startswith("sha256:") else ":"
+            raise PublishError(f"{image}{joint}{ref} does not exist",
+                               hint="check the reference, and that the image was pushed there")
+        labels = client.image_labels(name.path, manifest.digest) or {}
+    return manifest, labels
+
+
+def promote(settings: Target, source: str, targets: Sequence[str], *, log: Log = _quiet,
+            connect: Connect | None = None, sleep: Sleep = time.sleep,
+            docker_login: DockerLogin | None = None) -> Outcome:
+    """Give the image at `source` more tags, in its repository or in others (by digest).
+
+    Each target is a tag (in the source's repository) or a full `name:tag`; every target
+    repository gets the same tags. The same preflight, ordering and guards as `run`.
+    """
+    connect = connect or connector(settings, sleep)
+    image, ref = split_reference(source)
+    images: list[str] = []
+    wanted: dict[str, list[str]] = {}
+    for target in targets:
+        target_image, tag = (image, target) if "/" not in target and ":" not in target \
+            else split_reference(target)
+        if tag.startswith("sha256:"):
+            raise InputError(f"'{target}' is a digest; promote writes tags",
+                             hint="give a tag, or name:tag")
+        if target_image not in wanted:
+            images.append(target_image)
+            wanted[target_image] = []
+        wanted[target_image].append(tag)
+    for name in (image, *images):
+        problem = image_problem(name)
+        if problem:
+            raise InputError(problem)
+    tags = list(dict.fromkeys(tag for names in wanted.values() for tag in names))
+    uneven = [i for i in images if sorted(set(wanted[i])) != sorted(tags)]
+    if uneven:
+        raise InputError(f"every target repository must get the same tags ({', '.join(tags)}"
+                         f"); {', '.join(uneven)} gets fewer",
+                         hint="run promote once per set of tags")
+    manifest, labels = _fetch(settings, connect, image, ref, docker_login)
+    release = Release(images=tuple(images),
+                      tags=tuple(promoted_tag(t, i) for i, t in enumerate(tags)),
+                      version=labels.get(VERSION_LABEL), revision=labels.get(REVISION_LABEL))
+    upload = _copier(settings, connect, [(image, manifest)], manifest, log, sleep,
+                     docker_login)
+    return _publish_manifest(settings, release, upload, manifest.digest, log, connect,
+                             sleep, docker_login)
+
+
+def merge(settings: Target, release: Release, sources: Sequence[str], *, log: Log = _quiet,
+          connect: Connect | None = None, sleep: Sleep = time.sleep,
+          docker_login: DockerLogin | None = None) -> Outcome:
+    """One multi-platform index from per-platform images (by digest), tagged by the plan.
+
+    Each source is `name@sha256:...` or a bare digest in the first configured image.
+    """
+    connect = connect or connector(settings, sleep)
+    children: list[tuple[str, Manifest]] = []
+    entries = []
+    platforms: dict[str, str] = {}
+    for source in sources:
+        image, ref = split_reference(source) if "@" in source else (release.images[0], source)
+        if not ref.startswith("sha256:"):
+            raise InputError(f"'{source}' has no digest; merge takes images by digest "
+                             "(name@sha256:... or sha256:...)",
+                             hint="use the digest each platform's `dockyard run` reported")
+        name = parse_image(image)
+        with connect(name.host, credentials(settings, image, docker_login)) as client:
+            manifest = client.get_manifest(name.path, ref)
+            if manifest is None:
+                raise PublishError(f"{image}@{ref} does not exist",
+                                   hint="check the digest and that the image was pushed there")
+            if manifest.is_index:
+                raise InputError(f"{image}@{ref} is already an index; merge takes "
+                                 "single-platform images")
+            config = client.image_config(name.path, manifest)
+        platform = {"architecture": str(config.get("architecture") or "unknown"),
+                    "os": str(config.get("os") or "unknown")}
+        if config.get("variant"):
+            platform["variant"] = str(config["variant"])
+        key = "/".join(platform[k] for k in ("os", "architecture", "variant") if k in platform)
+        if key in platforms:
+            raise InputError(f"{source} and {platforms[key]} are both {key}",
+                             hint="give one image per platform")
+        platforms[key] = source
+        children.append((image, manifest))
+        entries.append({"mediaType": manifest.media_type, "digest": manifest.digest,
+                        "size": len(manifest.content), "platform": platform})
+    oci = all(m.media_type == OCI_MANIFEST for _, m in children)
+    media_type = OCI_INDEX if oci else DOCKER_MANIFEST_LIST
+    content = json.dumps({"schemaVersion": 2, "mediaType": media_type, "manifests": entries},
+                         indent=2).encode()
+    index = Manifest(content=content, media_type=media_type, digest=digest_of(content))
+    log(f"index {index.digest}: " + ", ".join(platforms))
+    upload = _copier(settings, connect, children, index, log, sleep, docker_login)
+    return _publish_manifest(settings, release, upload, index.digest, log, connect, sleep,
+                             docker_login)
+
+
+def _publish_manifest(settings: Target, release: Release, upload: Upload, digest: str,
+                      log: Log, connect: Connect, sleep: Sleep,
+                      docker_login: DockerLogin | None) -> Outcome:
+    problems = preflight(settings, release, connect=connect, log=log,
+                         docker_login=docker_login)
+    if problems:
+        return Outcome(None, preflight_results(release, problems), preflight_error(problems))
+    results = publish(settings, release, None, log=log, connect=connect, sleep=sleep,
+                      docker_login=docker_login, upload=upload)
+    return Outcome(digest, results, summary(results))

@@ -21,7 +21,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -385,6 +385,22 @@ class RegistryClient:
                 pass
         return False
 
+    def upload_blob(self, repository: str, digest: str, chunks: Iterable[bytes]) -> None:
+        """Upload a blob from an iterable of chunks, streamed (chunked transfer).
+
+        The body can be read only once, so this is not retried here: a caller that wants
+        retries opens the source again (see publish.copy_manifest).
+        """
+        scopes = (push_scope(repository),)
+        with self._request("POST", f"/v2/{repository}/blobs/uploads/", scopes) as response:
+            self._expect(response, (202,), f"cannot start an upload to {repository}")
+            location = urljoin(self.url + "/", response.headers.get("Location", ""))
+        separator = "&" if "?" in location else "?"
+        with self._request("PUT", f"{location}{separator}digest={digest}", scopes,
+                           data=chunks, once=True,
+                           headers={"Content-Type": "application/octet-stream"}) as response:
+            self._expect(response, (201,), f"cannot upload blob {digest} to {repository}")
+
     @contextlib.contextmanager
     def open_blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
         """Stream a blob in chunks; never holds it whole in memory."""
@@ -412,16 +428,18 @@ class RegistryClient:
         manifest = self.get_manifest(repository, reference)
         if manifest is None:
             return None
-        data = manifest.json()
         if manifest.is_index:
-            entries = data.get("manifests") or []
-            if not entries:
-                return {}
-            child = self.get_manifest(repository, str(entries[0]["digest"]))
+            entries = manifest.json().get("manifests") or []
+            child = self.get_manifest(repository, str(entries[0]["digest"])) if entries else None
             if child is None:
                 return {}
-            data = child.json()
-        config = data.get("config") or {}
+            manifest = child
+        labels = (self.image_config(repository, manifest).get("config") or {}).get("Labels")
+        return {str(k): str(v) for k, v in (labels or {}).items()}
+
+    def image_config(self, repository: str, manifest: Manifest) -> dict[str, Any]:
+        """The image config (os, architecture, labels...) of an image manifest."""
+        config = manifest.json().get("config") or {}
         if not config.get("digest"):
             return {}
         content = bytearray()
@@ -429,13 +447,13 @@ class RegistryClient:
             for chunk in chunks:
                 content += chunk
                 if len(content) > _MAX_CONFIG_BYTES:
-                    raise RegistryError(self.host, f"the image config of {repository}:"
-                                        f"{reference} is implausibly large")
+                    raise RegistryError(self.host, f"the image config {config['digest']} in "
+                                        f"{repository} is implausibly large")
         try:
-            labels = json.loads(bytes(content)).get("config", {}).get("Labels") or {}
-        except (ValueError, AttributeError):
+            data = json.loads(bytes(content))
+        except ValueError:
             return {}
-        return {str(k): str(v) for k, v in labels.items()}
+        return data if isinstance(data, dict) else {}
 
     # ----------------------------------------------------------------- tags
 
@@ -457,8 +475,9 @@ class RegistryClient:
 
     def _request(self, method: str, path: str, scopes: tuple[str, ...], *,
                  headers: Mapping[str, str] | None = None,
-                 data: bytes | None = None, params: Mapping[str, str] | None = None,
-                 stream: bool = False) -> requests.Response:
+                 data: bytes | Iterable[bytes] | None = None,
+                 params: Mapping[str, str] | None = None, stream: bool = False,
+                 once: bool = False) -> requests.Response:
         """Send with authorisation; on 401 log in as the challenge says, once, and resend."""
         url = path if path.startswith(("http://", "https://")) else self.url + path
         relogged = False
@@ -466,12 +485,12 @@ class RegistryClient:
             sent = dict(headers or {})
             sent.update(self._authorisation(scopes))
             response = self._send(method, url, headers=sent, data=data, params=params,
-                                  stream=stream)
+                                  stream=stream, once=once)
             if response.status_code != 401:
                 return response
             challenge = response.headers.get("WWW-Authenticate", "")
             response.close()
-            if relogged or not challenge:
+            if relogged or not challenge or once:
                 raise RegistryError(
                     self.host, "refused the credentials (unauthorized)"
                     if self._credentials else "requires a login, and none is configured",
@@ -481,9 +500,11 @@ class RegistryClient:
             relogged = True
 
     def _send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-              data: bytes | None = None, params: Any = None, stream: bool = False,
-              auth: tuple[str, str] | None = None) -> requests.Response:
-        """One request, retried on connection errors, 5xx and 429."""
+              data: bytes | Iterable[bytes] | None = None, params: Any = None,
+              stream: bool = False, auth: tuple[str, str] | None = None,
+              once: bool = False) -> requests.Response:
+        """One request, retried on connection errors, 5xx and 429 (unless `once`)."""
+        retries = 0 if once else self._policy.retries
         attempt = 0
         while True:
             attempt += 1
@@ -494,13 +515,13 @@ class RegistryClient:
                     allow_redirects=method in ("GET", "HEAD"))
             except requests.ConnectionError as exc:
                 problem = _connection_problem(exc)
-                if attempt > self._policy.retries or problem.startswith("unknown host"):
+                if attempt > retries or problem.startswith("unknown host"):
                     raise RegistryError(self.host, f"cannot reach the registry ({problem})",
                                         transient=True, hint=_reach_hint(problem)) from None
                 self._sleep(self._policy.delay(attempt, None, self._rand))
                 continue
             except requests.Timeout:
-                if attempt > self._policy.retries:
+                if attempt > retries:
                     raise RegistryError(self.host, "the registry did not answer in "
                                         f"{self._policy.timeout_seconds:g}s", transient=True,
                                         hint="try again later, or raise "
@@ -515,7 +536,7 @@ class RegistryClient:
                 return response
             retry_after = response.headers.get("Retry-After")
             response.close()
-            if attempt > self._policy.retries:
+            if attempt > retries:
                 raise RegistryError(self.host, f"{method} {_path_of(url)} still failed with HTTP "
                                     f"{status} after {attempt} attempts", status=status,
                                     transient=True, hint="the registry is down or overloaded; "

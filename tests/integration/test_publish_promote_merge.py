@@ -1,0 +1,201 @@
+"""`dockyard promote` and `dockyard merge` end to end, against real registries."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from dockyard.cli import main
+from dockyard.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, digest_of
+from support.proxy import FaultProxy
+from support.registry import Registry, RegistryFactory
+
+
+def dockyard(workdir: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(workdir), *args, "--format", "json"], env=env, stdout=stdout,
+                stderr=stderr)
+    return code, json.loads(stdout.getvalue() or "{}"), stderr.getvalue()
+
+
+def push_image(registry: Registry, name: str, ref: str, *, arch: str = "amd64",
+               labels: dict[str, str] | None = None, media_type: str = DOCKER_MANIFEST,
+               ) -> str:
+    """A tiny single-platform image, put under `ref` (a tag or its digest); its digest."""
+    http = requests.Session()
+    http.trust_env = False
+    if registry.username and registry.password:
+        http.auth = (registry.username, registry.password)
+    try:
+        config = json.dumps({"architecture": arch, "os": "linux",
+                             "config": {"Labels": labels or {}},
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        layer = f"{name} {arch} {sorted((labels or {}).items())}".encode()
+        for blob in (config, layer):
+            with http.post(f"{registry.url}/v2/{name}/blobs/uploads/", timeout=10) as started:
+                location = urljoin(registry.url, started.headers["Location"])
+            with http.put(location, params={"digest": digest_of(blob)}, data=blob,
+                          timeout=10) as done:
+                assert done.status_code == 201, done.text
+        oci = media_type == OCI_MANIFEST
+        content = json.dumps({
+            "schemaVersion": 2, "mediaType": media_type,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json" if oci else
+                       "application/vnd.docker.container.image.v1+json",
+                       "size": len(config), "digest": digest_of(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip" if oci else
+                        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": len(layer), "digest": digest_of(layer)}],
+        }).encode()
+        ref = digest_of(content) if ref == "@" else ref
+        with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
+                      headers={"Content-Type": media_type}, timeout=10) as put:
+            assert put.status_code == 201, put.text
+        return digest_of(content)
+    finally:
+        http.close()
+
+
+@pytest.fixture
+def proxy(registry_factory: RegistryFactory) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(registry_factory().host)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def test_promote_adds_tags_in_place_without_any_upload(
+    tmp_path: Path, proxy: FaultProxy,
+) -> None:
+    digest = push_image(_view(proxy), "prom/app", "1.2.0-rc.1",
+                        labels={"org.opencontainers.image.version": "1.2.0",
+                                "org.opencontainers.image.revision": "a" * 40})
+    proxy.reset_counts()
+    code, result, err = dockyard(tmp_path, "promote", f"{proxy.host}/prom/app:1.2.0-rc.1",
+                                 "1.2.0", "1.2", "latest")
+    assert code == 0, err
+    (entry,) = result["registries"]
+    assert entry["pushed"] == ["1.2.0", "1.2", "latest"]
+    assert result["digest"] == entry["digest"] == digest
+    assert proxy.count("POST", "/blobs/uploads/") == proxy.count("PATCH") == 0
+    assert proxy.by_method_and_kind()["PUT manifests"] == 3
+    for tag in ("1.2.0", "1.2", "latest"):
+        assert _view(proxy).manifest_digest("prom/app", tag) == digest
+
+
+def test_promote_copies_by_digest_to_another_registry_and_keeps_the_guards(
+    tmp_path: Path, registry: Registry, auth_registry: Registry,
+) -> None:
+    newer = push_image(auth_registry, "prom/copy", "3.0.0",
+                       labels={"org.opencontainers.image.version": "3.0.0"})
+    push_image(auth_registry, "prom/copy", "latest",
+               labels={"org.opencontainers.image.version": "3.0.0"})
+    source = push_image(registry, "prom/source", "2.5.1",
+                        labels={"org.opencontainers.image.version": "2.5.1",
+                                "org.opencontainers.image.revision": "b" * 40})
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "dockyard.yml").write_text(
+        f"images: [{auth_registry.host}/prom/copy]\n"
+        f"registries:\n  {auth_registry.host}:\n"
+        f"    username: {auth_registry.username}\n    password: {auth_registry.password}\n")
+    code, result, err = dockyard(tmp_path, "promote", f"{registry.host}/prom/source:2.5.1",
+                                 f"{auth_registry.host}/prom/copy:2.5.1",
+                                 f"{auth_registry.host}/prom/copy:latest")
+    assert code == 0, err
+    (entry,) = result["registries"]
+    assert entry["pushed"] == ["2.5.1"]
+    assert entry["skipped"] == [{"tag": "latest",
+                                 "reason": "held back: latest points at 3.0.0, newer than 2.5.1"}]
+    assert auth_registry.manifest_digest("prom/copy", "2.5.1") == source
+    assert auth_registry.manifest_digest("prom/copy", "latest") == newer
+    assert auth_registry.config_labels("prom/copy", "2.5.1")[
+        "org.opencontainers.image.revision"] == "b" * 40
+    assert auth_registry.password not in err + json.dumps(result)
+
+
+def test_promote_of_a_missing_source_and_a_bad_name_fail_clearly(
+    tmp_path: Path, registry: Registry,
+) -> None:
+    code, _, err = dockyard(tmp_path, "promote", f"{registry.host}/prom/none:1", "2")
+    assert code == 1 and "prom/none:1 does not exist" in err
+    code, _, err = dockyard(tmp_path, "promote", f"{registry.host}/Prom/Upper:1", "2")
+    assert code == 2 and "upper-case" in err
+
+
+def test_merge_builds_one_index_from_per_platform_pushes_and_tags_it_everywhere(
+    git_repo: Callable[..., Path], registry: Registry, auth_registry: Registry,
+) -> None:
+    repo = git_repo(tags=("v4.0.0",))
+    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    labels = {"org.opencontainers.image.version": "4.0.0",
+              "org.opencontainers.image.revision": revision}
+    platforms = {arch: push_image(registry, "merge/app", "@", arch=arch, labels=labels,
+                                  media_type=OCI_MANIFEST)
+                 for arch in ("amd64", "arm64")}
+    (repo / "dockyard.yml").write_text(
+        f"images: [{registry.host}/merge/app, {auth_registry.host}/merge/app]\n"
+        "tags: ['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}']\n"
+        f"registries:\n  {auth_registry.host}:\n"
+        f"    username: {auth_registry.username}\n    password: {auth_registry.password}\n")
+    code, result, err = dockyard(repo, "merge", f"{registry.host}/merge/app@{platforms['amd64']}",
+                                 platforms["arm64"])
+    assert code == 0, err
+    digest = result["digest"]
+    for reg in (registry, auth_registry):
+        index = reg.manifest("merge/app", "4.0.0")
+        assert index["mediaType"] == OCI_INDEX
+        assert {(m["platform"]["architecture"], m["digest"]) for m in index["manifests"]} == {
+            (arch, d) for arch, d in platforms.items()}
+        for tag in ("4.0.0", "4", "latest"):
+            assert reg.manifest_digest("merge/app", tag) == digest
+        for child in platforms.values():
+            assert reg.manifest_digest("merge/app", child) == child
+        assert reg.config_labels("merge/app", "latest")["org.opencontainers.image.version"] \
+            == "4.0.0"
+    if shutil.which("skopeo"):
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false",
+             f"--creds={auth_registry.username}:{auth_registry.password}",
+             f"docker://{auth_registry.host}/merge/app:4"],
+            capture_output=True, check=True).stdout
+        assert digest_of(raw) == digest
+
+    # the same merge again is a no-op; a single-platform source that is missing fails
+    code, again, err = dockyard(repo, "merge", platforms["amd64"], platforms["arm64"])
+    assert code == 0, err
+    assert all(entry["pushed"] == [] for entry in again["registries"])
+    code, _, err = dockyard(repo, "merge", "sha256:" + "0" * 64)
+    assert code == 1 and "does not exist" in err
+
+
+def _view(proxy: FaultProxy) -> Registry:
+    """support.registry's read helpers, pointed straight at the registry behind a proxy."""
+    view = Registry.__new__(Registry)
+    view.host, view.url, view.username, view.password = (
+        proxy.upstream, f"http://{proxy.upstream}", None, None)
+    view._http = requests.Session()
+    view._http.trust_env = False
+    _VIEWS.append(view)
+    return view
+
+
+_VIEWS: list[Registry] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_views() -> Iterator[None]:
+    yield
+    while _VIEWS:
+        _VIEWS.pop()._http.close()
