@@ -80,6 +80,9 @@ RC = tag("20200110-RC2")
 P1 = tag("p1/v1.0.0")
 
 RAWS = ["type=raw,my", "type=raw,custom", "type=raw,tags"]
+# docs/tagging.md's replacement for Drone's `auto_tag: true`
+DRONE = ["type=semver,pattern={{version}}", "type=semver,pattern={{major}}.{{minor}}",
+         "type=semver,pattern={{major}}", "type=raw,value=latest,enable={{is_default_branch}}"]
 LATEST_FALSE = ["latest=false"]
 
 # (context, rules or None for the defaults, flavor lines, version, tags)
@@ -492,6 +495,18 @@ CASES = [
                  ["1.2"], id="pep440-line-equal-to-release-is-not-ambiguous"),
     pytest.param(tag("v1.2.3+build.5"), ["type=semver,pattern={{version}}-{{build}}"], None,
                  "1.2.3-build-5", ["1.2.3-build-5", "latest"], id="semver-build-expression"),
+    pytest.param(PUSH_MASTER, DRONE, LATEST_FALSE, "latest", ["latest"],
+                 id="drone-auto-tag-default-branch"),
+    pytest.param(PUSH_DEV, DRONE, LATEST_FALSE, None, [], id="drone-auto-tag-other-branch"),
+    pytest.param(tag("v1.2.3"), DRONE, LATEST_FALSE, "1.2.3", ["1.2.3", "1.2", "1"],
+                 id="drone-auto-tag-release"),
+    pytest.param(tag("v1.2.3-rc.1"), DRONE, LATEST_FALSE, "1.2.3-rc.1", ["1.2.3-rc.1"],
+                 id="drone-auto-tag-prerelease"),
+    pytest.param(tag("v1.2.3"), ["type=semver,pattern={{version}}",
+                                 "type=semver,pattern={{major}}",
+                                 "type=raw,value=linux-amd64,suffix=,enable={{is_default_branch}}"],
+                 ["latest=false", "suffix=-linux-amd64"], "1.2.3-linux-amd64",
+                 ["1.2.3-linux-amd64", "1-linux-amd64"], id="drone-auto-tag-suffix"),
     pytest.param(tag("v1.2.3+build.5"), ["type=semver,pattern={{version}}_{{build}}"], None,
                  "1.2.3_build-5", ["1.2.3_build-5", "latest"], id="semver-build-underscore"),
 ]
