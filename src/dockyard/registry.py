@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -284,6 +284,11 @@ class RegistryClient:
                 params.append(("scope", scope))
         auth = None
         if self._credentials is not None:
+            realm_host = urlsplit(realm).netloc
+            if not realm.startswith("https://") and base_url(realm_host).startswith("https://"):
+                raise RegistryError(self.host, f"its token service ({realm_host}) speaks plain "
+                                    "http; Dockyard will not send credentials there",
+                                    hint="the registry's token realm must be https")
             auth = (self._credentials.username, self._credentials.password.reveal())
         response = self._send("GET", realm, params=params, auth=auth)
         with response:

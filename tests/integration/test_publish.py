@@ -143,6 +143,7 @@ def test_transient_faults_on_the_way_are_survived(
     outcome = dockyard(repo)
     assert outcome.code == 0, outcome.stderr
     assert [f.hits for f in faults] == [1, 1, 1, 2, 1, 1]
+    assert "push of " in outcome.stderr and "retrying in" in outcome.stderr  # docker push again
     assert outcome.entry(image)["pushed"] == ["5.0.0", "5.0", "5", "latest"]
     with FaultProxyReader(proxy) as read:
         assert read.digest("pub/flaky", "latest") == outcome.json["digest"]

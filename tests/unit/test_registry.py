@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.registry import RetryPolicy, base_url, parse_challenge
+from dockyard.registry import (
+    RegistryClient,
+    RegistryError,
+    RetryPolicy,
+    base_url,
+    parse_challenge,
+)
+from dockyard.secrets import Secret
+from dockyard.settings import Credentials
 
 
 def test_bearer_challenge_with_quoted_params_and_commas_in_scope() -> None:
@@ -49,3 +57,13 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
 ])
 def test_loopback_speaks_http_everything_else_https(host: str, url: str) -> None:
     assert base_url(host) == url
+
+
+def test_credentials_never_go_to_a_plain_http_token_service_off_loopback() -> None:
+    client = RegistryClient("127.0.0.1:9", Credentials("u", Secret("plain-http-pass-1")))
+    try:
+        with pytest.raises(RegistryError, match="will not send credentials"):
+            client._login(("repository:a:pull",),
+                          'Bearer realm="http://auth.example.com/token",service="x"')
+    finally:
+        client.close()
