@@ -1112,7 +1112,12 @@ def sanitize_tag(value: str) -> str:
     """A valid Docker tag from any text, as metadata-action sanitises (every run of
     characters outside [A-Za-z0-9._-] becomes `-`), then without a leading `.` or `-`
     and at most 128 characters, which Docker requires. "" when nothing is left."""
-    return re.sub(r"[^a-zA-Z0-9._-]+", "-", value).lstrip(".-")[:_TAG_MAX]
+    return _replace_invalid(value).lstrip(".-")[:_TAG_MAX]
+
+
+def _replace_invalid(text: str) -> str:
+    """metadata-action's sanitising: each run of characters a tag cannot hold becomes `-`."""
+    return re.sub(r"[^a-zA-Z0-9._-]+", "-", text)
 
 
 @dataclass(frozen=True)
@@ -1405,7 +1410,10 @@ def _version_shape(rule: TagRule, flavor: Flavor,
 
 
 def _literal_shape(text: str) -> str:
-    return re.escape(re.sub(r"[^a-zA-Z0-9._-]+", "-", text))
+    return re.escape(_replace_invalid(text))
+
+
+_NOT_A_TAG = "not a tag event"  # the reason that starts _with_fetch_hint
 
 
 def _with_fetch_hint(rule: TagRule, reason: str, context: Context) -> str:
@@ -1414,7 +1422,7 @@ def _with_fetch_hint(rule: TagRule, reason: str, context: Context) -> str:
     CI, its variables name the ref and a local tag would change nothing."""
     reads_tag = rule.type in ("semver", "pep440", "match") or rule.attrs.get("event") == "tag"
     if not (context.provider == "local" and context.shallow and context.tag is None
-            and reads_tag and reason.startswith("not a tag event")):
+            and reads_tag and reason.startswith(_NOT_A_TAG)):
         return reason
     return (f"{reason}; the clone is shallow, so a tag on this commit may not have been "
             f"fetched: {unshallow_fix(context.provider)}")
@@ -1469,7 +1477,7 @@ def _matched_version(rule: TagRule, text: str) -> str:
 def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     source = _version_text(rule, facts, scope)
     if source is None:
-        return f"not a tag event ({facts.where()}) and no value= given"
+        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
     text = _matched_version(rule, source).replace("/", "-")
     version = _parse_semver(text)
     if version is None:
@@ -1487,7 +1495,7 @@ def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
 def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     source = _version_text(rule, facts, scope)
     if source is None:
-        return f"not a tag event ({facts.where()}) and no value= given"
+        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
     text = _matched_version(rule, source).replace("/", "-")
     version = _parse_pep440(text)
     if version is None:
@@ -1515,7 +1523,7 @@ def _version_meaning(pattern: str, versions: _Scope) -> str:
 def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     text = _version_text(rule, facts, scope)
     if text is None:
-        return f"not a tag event ({facts.where()}) and no value= given"
+        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
     pattern = rule.attrs["pattern"]
     regex, global_flag = _js_regex(pattern, slashes=True)
     group = int(rule.attrs.get("group", "0"))
@@ -1551,7 +1559,7 @@ def _ref(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
         return _Candidate(facts.branch, _MOVING, False)
     if event == "tag":
         if facts.tag is None:
-            return f"not a tag event ({facts.where()})"
+            return f"{_NOT_A_TAG} ({facts.where()})"
         return _Candidate(facts.tag, _RELEASE, True)
     if facts.pr is None:
         return f"not a pull request ({facts.where()})"
