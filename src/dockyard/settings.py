@@ -372,8 +372,11 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
         else:
             headers[name] = value
     url = hook["url"]
-    if urlsplit(url).path.strip("/") or urlsplit(url).query:
+    parts = urlsplit(url)
+    if parts.path.strip("/") or parts.query or parts.password:
         secrets.register(url)  # Slack-style URLs are credentials themselves
+    if parts.password:
+        secrets.register(parts.password)
     return Webhook(url=url, secret=Secret(hook["secret"]) if hook.get("secret") else None,
                    required=hook.get("required", False), timeout=timeout, events=events,
                    format=fmt, headers=headers, max_attempts=attempts)

@@ -393,3 +393,33 @@ def test_the_record_file_is_the_printed_record_with_utc_timings(
     assert record["labels"]["org.opencontainers.image.version"] == "1.2.3"
     assert record["event"] == "push.succeeded" and record["warnings"] == []
     assert record["webhooks"][0]["status"] == "delivered"
+
+
+def test_a_refused_registry_sends_push_failed_with_what_landed_where(
+    repo: Path, registry: Registry, auth_registry: Registry, webhook_receiver: WebhookReceiver,
+) -> None:
+    wrong = "wrong-pass-e2e-5521"
+    url = webhook_receiver.url
+    images = [f"{registry.host}/acme/refusedpush", f"{auth_registry.host}/acme/refusedpush"]
+    write_config(repo, images, f"""
+        - {{url: "{url}/failures", events: [push.failed], secret: "${{HOOK_SECRET}}"}}
+        - {{url: "{url}/successes", events: [push.succeeded]}}
+        """, extra=f"registries:\n  {auth_registry.host}:\n"
+                   "    username: ${REG_USER}\n    password: ${REG_PASSWORD}\n")
+    outcome = dockyard(repo, "run", "--format", "json",
+                       env={"HOOK_SECRET": SECRET, "REG_USER": auth_registry.username or "",
+                            "REG_PASSWORD": wrong})
+    assert outcome.code == 1
+    assert by_path(webhook_receiver, "/successes") == []
+    (request,) = by_path(webhook_receiver, "/failures")
+    assert request.header("X-Dockyard-Event") == "push.failed"
+    payload = json.loads(request.body)
+    assert payload["event"] == "push.failed" and payload["status"] == "failed"
+    entries = {e["name"]: e for e in payload["registries"]}
+    refused = entries[f"{auth_registry.host}/acme/refusedpush"]
+    assert refused["status"] == "failed" and refused["error"]
+    assert refused["pushed"] == [] and refused["skipped"]
+    assert all(s["reason"] for e in entries.values() for s in e["skipped"])
+    assert payload["error"]
+    for text in (request.body.decode(), outcome.stdout, outcome.stderr):
+        assert wrong not in text and SECRET not in text

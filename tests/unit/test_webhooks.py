@@ -367,3 +367,17 @@ def test_plain_http_off_this_machine_is_warned_about(url: str, warned: bool) -> 
     assert bool(warnings) is warned
     if warned:
         assert "uses http" in warnings[0] and "/x" not in warnings[0]
+
+
+def test_credentials_in_a_webhook_url_are_masked(tmp_path: Path) -> None:
+    hook = load_hook(tmp_path, "url: https://bot:url-pass-66120@hooks.example.com/")
+    assert hook.url == "https://bot:url-pass-66120@hooks.example.com/"
+    assert secrets.redact(f"posting to {hook.url}") == "posting to ***"
+    assert secrets.redact("auth url-pass-66120 failed") == "auth *** failed"
+
+
+def test_a_url_path_is_masked_but_a_bare_host_is_not(tmp_path: Path) -> None:
+    hook = load_hook(tmp_path, "url: https://hooks.slack.example/services/T1/B2/pathsecret77")
+    assert secrets.redact(hook.url) == "***"
+    load_hook(tmp_path, "url: https://bare-host-4411.example/")
+    assert secrets.redact("https://bare-host-4411.example/") == "https://bare-host-4411.example/"
