@@ -288,7 +288,8 @@ def preflight_results(release: Release,
 
 
 def preflight_error(problems: Mapping[str, PublishError]) -> PublishError:
-    lines = [f"{image}: {problem}" for image, problem in problems.items()]
+    lines = [f"{image}: {str(problem).removeprefix(parse_image(image).host + ': ')}"
+             for image, problem in problems.items()]
     return PublishError("preflight failed, nothing was built or pushed:\n  "
                         + "\n  ".join(lines).replace("\n  hint:", "\n    hint:"))
 

@@ -123,6 +123,15 @@ def test_promote_copies_by_digest_to_another_registry_and_keeps_the_guards(
         "org.opencontainers.image.revision"] == "b" * 40
     assert auth_registry.password not in err + json.dumps(result)
 
+    # a release tag that holds another build is refused, before anything is written
+    code, result, err = dockyard(tmp_path, "promote", f"{registry.host}/prom/source:2.5.1",
+                                 f"{auth_registry.host}/prom/copy:3.0.0",
+                                 f"{auth_registry.host}/prom/copy:3")
+    assert code == 1
+    assert "prom/copy:3.0.0 already exists, built from an unknown revision" in err
+    assert auth_registry.manifest_digest("prom/copy", "3.0.0") == newer
+    assert auth_registry.manifest_digest("prom/copy", "3") is None
+
 
 def test_promote_of_a_missing_source_and_a_bad_name_fail_clearly(
     tmp_path: Path, registry: Registry,
