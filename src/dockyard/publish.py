@@ -644,6 +644,9 @@ def merge(settings: Target, release: Release, sources: Sequence[str], *, log: Lo
     platforms: dict[str, str] = {}
     for source in sources:
         image, ref = split_reference(source) if "@" in source else (release.images[0], source)
+        problem = image_problem(image)
+        if problem:
+            raise InputError(problem)
         if not ref.startswith("sha256:"):
             raise InputError(f"'{source}' has no digest; merge takes images by digest "
                              "(name@sha256:... or sha256:...)",

@@ -187,6 +187,10 @@ def test_merge_builds_one_index_from_per_platform_pushes_and_tags_it_everywhere(
     assert all(entry["pushed"] == [] for entry in again["registries"])
     code, _, err = dockyard(repo, "merge", "sha256:" + "0" * 64)
     assert code == 1 and "does not exist" in err
+    code, _, err = dockyard(repo, "merge", f"{registry.host}/Merge/App@{platforms['amd64']}")
+    assert code == 2 and "upper-case" in err
+    code, _, err = dockyard(repo, "merge", f"{registry.host}/merge/app:4.0.0")
+    assert code == 2 and "merge takes images by digest" in err
 
 
 def _view(proxy: FaultProxy) -> Registry:
