@@ -24,6 +24,8 @@ FORMATS = ("dockyard", "dockerhub", "slack", "cloudevents")
 CLOUDEVENTS_TYPE_PREFIX = "dev.dockyard."
 JSON = "application/json"
 _CONTENT_TYPES = {"cloudevents": "application/cloudevents+json; charset=utf-8"}
+_SLACK_FIELD_LIMIT = 2000  # characters, Slack's limits for a field and a section's text
+_SLACK_TEXT_LIMIT = 3000
 
 Payload = dict[str, Any]
 
@@ -127,8 +129,8 @@ def slack(record: Mapping[str, Any]) -> Payload:
     ]
     if record.get("error"):
         first_line = str(record["error"]).splitlines()[0]
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"*Error:* {_escape(first_line)}"}})
+        error = _clip(f"*Error:* {_escape(first_line)}", _SLACK_TEXT_LIMIT)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": error}})
     links = [f"<{url}|{label}>" for label, url in (("View the run", context.get("run_url")),
                                                       ("job", context.get("job_url"))) if url]
     if links:
@@ -181,7 +183,12 @@ def _repository_page(host: str, path: str) -> str:
 
 
 def _field(title: str, value: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": f"*{title}*\n{value}"}
+    return {"type": "mrkdwn", "text": _clip(f"*{title}*\n{value}", _SLACK_FIELD_LIMIT)}
+
+
+def _clip(text: str, limit: int) -> str:
+    """Slack refuses a whole message whose block text is over its limit: shorten instead."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _commit_link(context: Mapping[str, Any]) -> str:

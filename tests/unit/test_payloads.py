@@ -163,3 +163,13 @@ def test_every_payload_is_json(fmt: str) -> None:
 def test_unknown_format_is_a_bug() -> None:
     with pytest.raises(ValueError, match="unknown webhook format"):
         payloads.render("xml", record(), event_id=EVENT_ID)
+
+
+def test_slack_texts_stay_within_slacks_limits() -> None:
+    many = [{"name": "ghcr.io/acme/app", "digest": DIGEST, "status": "pushed", "error": None,
+             "pushed": [f"tag-{n:04d}" for n in range(400)], "skipped": []}]
+    payload = payloads.slack(record("push.failed", registries=many, error="x" * 5000))
+    texts = [f["text"] for f in payload["blocks"][1]["fields"]]
+    assert max(len(t) for t in texts) == 2000 and texts[2].endswith("…")
+    error = payload["blocks"][2]["text"]["text"]
+    assert len(error) == 3000 and error.startswith("*Error:* xxx")
