@@ -21,6 +21,7 @@ from dockyard.ci import outputs as ci_outputs
 from dockyard.ci.inputs import read_inputs
 from dockyard.context import Context, resolve_context
 from dockyard.errors import DockyardError, InputError
+from dockyard.progress import NORMAL, QUIET, VERBOSE, Reporter, choose_mode
 from dockyard.settings import (
     DEFAULT_CONFIG,
     Overrides,
@@ -82,9 +83,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="rewrite tags the guards would leave alone")
     run.add_argument("--output", metavar="PATH",
                      help="also write the release record (the JSON result) to PATH")
+    chatter = run.add_mutually_exclusive_group()
+    chatter.add_argument("-q", "--quiet", action="store_true",
+                         help="only warnings, errors and the result")
+    chatter.add_argument("-v", "--verbose", action="store_true",
+                         help="also per-layer push details")
     run.add_argument("--dotenv", metavar="PATH",
                      help="also write version, digest and main tag as a dotenv file "
                           "(GitLab's artifacts:reports:dotenv)")
+    check = commands.add_parser(
+        "check", help="check engine, config, git context and registry credentials",
+        description="Check, without building or pushing, that everything `run` needs is "
+                    "in place: one line per check, with the fix when it fails.")
+    common(check)
     init = commands.add_parser(
         "init", help="write a commented starter dockyard.yml for this repository",
         description="Look at the repository (Dockerfile, git remote, CI files), write a "
@@ -155,16 +166,16 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str],
                           inputs=read_inputs(env, workdir))
     settings = _settings(args.config, workdir, env, context, overrides, out)
     out.ci.mask(ci_outputs.secret_values(settings))
-    for note in context.notes:
+    for note in (*settings.notes, *context.notes):
         out.say(f"note: {note}")
     return settings, context
 
 
 def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
     settings, context = _prepare(args, env, out)
-    from dockyard import pipeline  # imported here: `plan` stays light on purpose
+    from dockyard.plan import make_plan  # no docker-py, no HTTP stack: `plan` stays fast
 
-    plan = pipeline.make_plan(settings, context)
+    plan = make_plan(settings, context)
     out.ci.publish(plan.to_dict())
     _render(plan.to_dict(), args.format, out, _plan_text)
     return EXIT_OK
@@ -175,11 +186,15 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     from dockyard import pipeline
     from dockyard.engine import Engine  # imports docker: only when an engine is needed
 
-    engine = Engine.connect(env)
+    verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
+    reporter = Reporter(out.stderr, mode=choose_mode(env, out.stderr), verbosity=verbosity)
+    engine = Engine.connect(env, progress=reporter.transfer, detail=reporter.detail)
     try:
         with out.ci.section("dockyard_run", "Build and push " + ", ".join(settings.images)):
-            result = pipeline.run(settings, context, engine, log=out.say)
+            result = pipeline.run(settings, context, engine, log=reporter.info,
+                                  section=reporter.section)
     finally:
+        reporter.close()
         engine.close()
     for warning in result.warnings:
         out.say(f"warning: {warning}")
@@ -197,6 +212,29 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
 
 
 Handler = Callable[[argparse.Namespace, dict[str, str], _Output], int]
+
+
+def _check_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    from dockyard import check
+    from dockyard.engine import Engine
+
+    workdir = Path(args.chdir or Path.cwd()).resolve()
+    context = resolve_context(env, workdir)
+    settings: Settings | DockyardError
+    try:
+        settings = _settings(args.config, workdir, env, context,
+                             Overrides(inputs=read_inputs(env, workdir)), out)
+    except InputError as exc:
+        settings = exc
+    for note in context.notes:
+        out.say(f"note: {note}")
+    checks = check.run_checks(settings, context, env, Engine.connect)
+    if args.format == "json":
+        out.result(json.dumps({"ok": all(c.ok for c in checks),
+                               "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        out.result(check.render(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILURE
 
 
 def _init_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
@@ -257,6 +295,7 @@ _COMMANDS: dict[str, Handler] = {
     "plan": _plan_command,
     "run": _run_command,
     "init": _init_command,
+    "check": _check_command,
     "schema": _schema_command,
 }
 

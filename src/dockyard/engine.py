@@ -25,6 +25,7 @@ from dockyard.secrets import Secret
 from dockyard.settings import Build, Credentials
 
 LogSink = Callable[[str], None]
+Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 
@@ -39,14 +40,26 @@ def _ignore(_: str) -> None:
     pass
 
 
-class Engine:
-    """A connection to one Docker engine."""
+def _no_progress(task: str, current: int, total: int | None) -> None:
+    pass
 
-    def __init__(self, client: Any) -> None:
+
+class Engine:
+    """A connection to one Docker engine.
+
+    `progress` hears the bytes of each layer upload (task, current, total); `detail`
+    hears per-layer status lines (Preparing, Pushed, Layer already exists...).
+    """
+
+    def __init__(self, client: Any, *, progress: Progress = _no_progress,
+                 detail: LogSink = _ignore) -> None:
         self._client = client
+        self._progress = progress
+        self._detail = detail
 
     @classmethod
-    def connect(cls, env: Mapping[str, str]) -> Engine:
+    def connect(cls, env: Mapping[str, str], *, progress: Progress = _no_progress,
+                detail: LogSink = _ignore) -> Engine:
         """Connect as the docker CLI would: DOCKER_HOST, else the default socket."""
         client = None
         try:
@@ -55,7 +68,7 @@ class Engine:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             problem = _short(exc)
         else:
-            return cls(client)
+            return cls(client, progress=progress, detail=detail)
         # Outside the except block, so the traceback no longer pins the failed socket.
         if client is not None:
             client.close()
@@ -124,8 +137,7 @@ class Engine:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise EngineError(f"cannot tag {image_id} as {reference}: {_short(exc)}") from exc
 
-    def push(self, repository: str, tag: str, credentials: Credentials | None,
-             log: LogSink = _ignore) -> PushResult:
+    def push(self, repository: str, tag: str, credentials: Credentials | None) -> PushResult:
         """Push one tag; raise PublishError with the registry's own message on failure."""
         auth = None
         if credentials is not None:
@@ -141,10 +153,7 @@ class Engine:
                 aux = item.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest, size = aux["Digest"], aux.get("Size")
-                status = item.get("status")
-                if status and not item.get("progressDetail"):
-                    layer = item.get("id")
-                    log(f"{layer}: {status}" if layer else status)
+                self._report(repository, item)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise PublishError(f"push of {repository}:{tag} failed: {_short(exc)}") from exc
         if error is not None:
@@ -155,19 +164,32 @@ class Engine:
                                "registry")
         return PushResult(digest=digest, size=size)
 
+    def _report(self, repository: str, item: Mapping[str, Any]) -> None:
+        status, layer = item.get("status"), item.get("id")
+        detail = item.get("progressDetail") or {}
+        if status == "Pushing" and layer and "current" in detail:
+            self._progress(f"{repository}: layer {layer}", int(detail["current"]),
+                           int(detail["total"]) if detail.get("total") else None)
+        elif status and not detail:
+            self._detail(f"{repository}: {layer}: {status}" if layer else status)
+
     def registry_credentials(self, host: str) -> Credentials | None:
-        """What `docker login` stored for `host` (config file or credential helper): the
-        credentials `docker push` uses for a host without an entry under `registries:`."""
-        try:
-            config = docker.auth.load_config()
-            found = docker.auth.resolve_authconfig(config, registry=host) or {}
-        except (docker.errors.DockerException, OSError, ValueError):
-            return None
-        username = found.get("username") or found.get("Username")
-        password = found.get("password") or found.get("Password")
-        if not username or not password:
-            return None
-        return Credentials(username=str(username), password=Secret(str(password)))
+        return docker_config_credentials(host)
+
+
+def docker_config_credentials(host: str) -> Credentials | None:
+    """What `docker login` stored for `host` (config file or credential helper): the
+    credentials `docker push` uses for a host without an entry under `registries:`."""
+    try:
+        config = docker.auth.load_config()
+        found = docker.auth.resolve_authconfig(config, registry=host) or {}
+    except (docker.errors.DockerException, OSError, ValueError):
+        return None
+    username = found.get("username") or found.get("Username")
+    password = found.get("password") or found.get("Password")
+    if not username or not password:
+        return None
+    return Credentials(username=str(username), password=Secret(str(password)))
 
 
 def _collect_leaked_socket() -> None:

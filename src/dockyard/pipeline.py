@@ -1,5 +1,8 @@
 """The pipeline: settings + context -> plan -> build -> publish -> webhooks -> result.
 
+`Plan` and `make_plan` live in `dockyard.plan` (re-exported here), so `dockyard plan`
+loads neither docker-py nor the HTTP stack.
+
 It never prints and never reads the environment: the CLI passes in what it needs and
 renders what comes back. Expected failures end the run with a Result that says exactly
 what landed where; only bugs escape as exceptions.
@@ -9,18 +12,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from dockyard import publish, tagging, webhooks
+from dockyard import publish, webhooks
 from dockyard.context import Context
 from dockyard.errors import DockyardError, InputError, WebhookError
-from dockyard.labels import oci_labels
-from dockyard.names import parse_image
+from dockyard.plan import Plan, make_plan
 from dockyard.publish import RegistryResult
 from dockyard.registry import REVISION_LABEL
 from dockyard.settings import Credentials, Settings
+
+__all__ = ["Builder", "Plan", "RegistryResult", "Result", "make_plan", "run"]
 
 Log = Callable[[str], None]
 
@@ -35,38 +40,9 @@ class Builder(Protocol):
     def build(self, build: Any, *, tags: Sequence[str], labels: Mapping[str, str],
               log: Log = ...) -> str: ...
 
-    def push(self, repository: str, tag: str, credentials: Credentials | None,
-             log: Log = ...) -> Any: ...
+    def push(self, repository: str, tag: str, credentials: Credentials | None) -> Any: ...
 
     def registry_credentials(self, host: str) -> Credentials | None: ...
-
-
-@dataclass(frozen=True)
-class Plan:
-    version: str | None
-    images: tuple[str, ...]
-    tags: tuple[tagging.PlannedTag, ...]
-    skipped: tuple[tagging.SkippedRule, ...]
-    labels: Mapping[str, str]
-    context: Context
-
-    def references(self) -> list[str]:
-        """Full references, image by image, each in tag priority order."""
-        return [parse_image(image).reference(t.name) for image in self.images for t in self.tags]
-
-    def to_dict(self) -> dict[str, Any]:
-        explain: list[dict[str, Any]] = [
-            {"tag": t.name, "rule": t.rule, "priority": t.priority, "floating": t.floating}
-            for t in self.tags
-        ]
-        explain += [{"tag": None, "rule": s.rule, "reason": s.reason} for s in self.skipped]
-        return {
-            "version": self.version,
-            "tags": self.references(),
-            "labels": dict(self.labels),
-            "context": self.context.to_dict(),
-            "explain": explain,
-        }
 
 
 @dataclass(frozen=True)
@@ -121,18 +97,8 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_plan(settings: Settings, context: Context) -> Plan:
-    """Version, tags and labels for this context. Pure."""
-    tags = tagging.compute_tags(settings.tag_rules, settings.flavor, context)
-    title = context.repository.rsplit("/", 1)[-1] if context.repository else None
-    title = title or parse_image(settings.images[0]).path.rsplit("/", 1)[-1]
-    labels = oci_labels(context, tags.version, title=title)
-    labels.update(settings.labels)
-    return Plan(version=tags.version, images=settings.images, tags=tags.tags,
-                skipped=tags.skipped, labels=labels, context=context)
-
-
 def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _quiet,
+        section: Callable[[str], AbstractContextManager[None]] = lambda _: nullcontext(),
         now: Callable[[], datetime] = _utc_now,
         clock: Callable[[], float] = time.monotonic,
         deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all,
@@ -140,6 +106,12 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         sleep: Callable[[float], None] = time.sleep) -> Result:
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
     plan = make_plan(settings, context)
+    warnings = list(webhooks.url_warnings(settings.webhooks))
+    push, held_back = settings.push, "push is off"
+    if push and context.pr_from_fork and context.event != "pull_request_target":
+        push, held_back = False, "pull request from a fork: built only"
+        warnings.append("this pull request comes from a fork, and CIs give such jobs no "
+                        "registry secrets: the image is built and tagged but not pushed")
     timings: dict[str, float] = {}
     image_id: str | None = None
     registries: tuple[RegistryResult, ...] = ()
@@ -154,39 +126,44 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                                   "run where a branch or tag is checked out")
         release = publish.Release(images=plan.images, tags=plan.tags, version=plan.version,
                                   revision=plan.labels.get(REVISION_LABEL))
-        if settings.push:  # before the build: a wrong password should cost seconds
-            problems = publish.preflight(settings, release, connect=connect, log=log,
-                                         docker_login=engine.registry_credentials)
+        if push:  # before the build: a wrong password should cost seconds
+            with section("Preflight: can every registry take this push?"):
+                problems = publish.preflight(settings, release, connect=connect, log=log,
+                                             docker_login=engine.registry_credentials)
             if problems:
                 registries = publish.preflight_results(release, problems)
                 raise publish.preflight_error(problems)
-        log(f"building {settings.build.context} ({settings.build.dockerfile})")
-        image_id = engine.build(settings.build, tags=plan.references(), labels=plan.labels,
-                                log=log)
-        timings["build_seconds"] = clock() - start
-        log(f"built {image_id}")
-        if settings.push:
+        with section(f"Build {settings.build.context / settings.build.dockerfile}"):
+            log(f"building {settings.build.context} ({settings.build.dockerfile})")
+            image_id = engine.build(settings.build, tags=plan.references(),
+                                    labels=plan.labels, log=log)
+            timings["build_seconds"] = clock() - start
+            log(f"built {image_id}")
+        if push:
             push_start = clock()
-            registries = publish.publish(settings, release, engine, log=log, connect=connect,
-                                         sleep=sleep, docker_login=engine.registry_credentials)
+            with section("Push to " + ", ".join(plan.images)):
+                registries = publish.publish(settings, release, engine, log=log,
+                                             connect=connect, sleep=sleep,
+                                             docker_login=engine.registry_credentials)
             timings["push_seconds"] = clock() - push_start
             error = publish.summary(registries)
         else:
             registries = tuple(
                 RegistryResult(name=image, status="not pushed",
-                               skipped=tuple((t.name, "push is off") for t in plan.tags))
+                               skipped=tuple((t.name, held_back) for t in plan.tags))
                 for image in plan.images)
     except DockyardError as exc:
         error = exc
-    event = _event(settings, image_id, registries, error)
+    event = _event(push, image_id, registries, error)
     result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
                     registries=registries, error=error, timings=timings, event=event,
                     started_at=started_at, finished_at=now(),
-                    warnings=tuple(webhooks.url_warnings(settings.webhooks)))
+                    warnings=tuple(warnings))
     if settings.webhooks:
         # The record as it stands is the payload: deliveries can't report on themselves.
         notify_start = clock()
-        deliveries = deliver(settings.webhooks, result.to_dict(), event)
+        with section(f"Webhooks ({event})"):
+            deliveries = deliver(settings.webhooks, result.to_dict(), event)
         timings["webhooks_seconds"] = clock() - notify_start
         failed_required = [d for d in deliveries if d.required and d.status != "delivered"]
         if failed_required and error is None:
@@ -199,11 +176,11 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     return result
 
 
-def _event(settings: Settings, image_id: str | None,
+def _event(push: bool, image_id: str | None,
            registries: Sequence[RegistryResult], error: DockyardError | None) -> str:
     """The run's outcome as one event. A failure before the build that concerns a
     registry (a preflight) is a push failure: the build was fine, or never tried."""
-    pushing = settings.push and (image_id is not None
+    pushing = push and (image_id is not None
                                  or any(r.status == "failed" for r in registries))
     if pushing:
         return "push.failed" if error else "push.succeeded"

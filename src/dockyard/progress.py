@@ -1,17 +1,16 @@
 """What people see while Dockyard works: sections, log lines, transfer progress.
 
-Four renderings of the same events, chosen from where the output goes:
+Two renderings of the same events, chosen from where the output goes:
 - `tty`: a terminal; live progress bars for uploads (rich, imported only here);
 - `plain`: CI logs or a pipe; timestamped lines, and a transfer line at most every few
-  seconds, so a long push never sits silent and never floods the log;
-- `github` / `gitlab`: plain, with each section collapsible in the job log
-  (`::group::` / `section_start`).
+  seconds, so a long push never sits silent and never floods the log.
+In GitHub Actions and GitLab CI the run sits inside one collapsible section of the job
+log, which `dockyard.ci.outputs` opens (their log viewers do not nest sections).
 Everything written passes through `secrets.redact`.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -24,10 +23,8 @@ HEARTBEAT_SECONDS = 5.0
 
 
 def choose_mode(env: Mapping[str, str], stream: TextIO) -> str:
-    if env.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if env.get("GITLAB_CI") == "true":
-        return "gitlab"
+    if env.get("CI") or env.get("GITHUB_ACTIONS") or env.get("GITLAB_CI"):
+        return "plain"  # CI logs keep every line: no live redrawing there
     if stream.isatty() and env.get("TERM", "") != "dumb" and "NO_COLOR" not in env:
         return "tty"
     return "plain"
@@ -51,7 +48,6 @@ class Reporter:
         self.verbosity = verbosity
         self._clock = clock
         self._last_beat: dict[str, float] = {}
-        self._sections = 0
         self._live: Any = None  # rich Progress, in tty mode, while transfers run
         self._tasks: dict[str, Any] = {}
 
@@ -98,16 +94,13 @@ class Reporter:
 
     @contextmanager
     def section(self, title: str) -> Iterator[None]:
-        """A collapsible part of the log (build, push to one registry, webhooks)."""
-        self._sections += 1
-        name = re.sub(r"[^a-z0-9_]+", "_", title.lower()).strip("_")[:40] or "step"
-        name = f"dockyard_{self._sections}_{name}"
-        self._open(title, name)
+        """A titled part of the run (build, push, webhooks)."""
+        if self.verbosity >= NORMAL:
+            self._line(f"== {title}", stamp=self.mode != "tty")
         try:
             yield
         finally:
             self._close_bars()
-            self._end(name)
 
     def close(self) -> None:
         self._close_bars()
@@ -120,30 +113,6 @@ class Reporter:
             return
         if stamp and self.mode != "tty":
             text = f"[{time.strftime('%H:%M:%S', time.gmtime(self._clock()))}] {text}"
-        self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def _open(self, title: str, name: str) -> None:
-        if self.verbosity < NORMAL:
-            return
-        if self.mode == "github":
-            self._raw(f"::group::{secrets.redact(title)}")
-        elif self.mode == "gitlab":
-            stamp = int(self._clock())
-            self._raw(f"\x1b[0Ksection_start:{stamp}:{name}[collapsed=true]\r\x1b[0K"
-                      f"{secrets.redact(title)}")
-        else:
-            self._line(f"== {title}", stamp=self.mode != "tty")
-
-    def _end(self, name: str) -> None:
-        if self.verbosity < NORMAL:
-            return
-        if self.mode == "github":
-            self._raw("::endgroup::")
-        elif self.mode == "gitlab":
-            self._raw(f"\x1b[0Ksection_end:{int(self._clock())}:{name}\r\x1b[0K")
-
-    def _raw(self, text: str) -> None:
         self._stream.write(text + "\n")
         self._stream.flush()
 

@@ -97,8 +97,7 @@ class Options:
 class Pusher(Protocol):
     """What publishing needs of a Docker engine (dockyard.engine.Engine)."""
 
-    def push(self, repository: str, tag: str, credentials: Credentials | None,
-             log: Log = ...) -> Any: ...
+    def push(self, repository: str, tag: str, credentials: Credentials | None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -396,7 +395,7 @@ def _push(engine: Pusher, image: str, tag: str, login: Credentials | None, log: 
     while True:
         attempt += 1
         try:
-            outcome = engine.push(image, tag, login, log=log)
+            outcome = engine.push(image, tag, login)
         except PublishError as exc:
             if attempt > policy.retries or not _TRANSIENT_PUSH.search(exc.message):
                 raise

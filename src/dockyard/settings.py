@@ -88,6 +88,7 @@ class Settings:
     push: bool = True
     force: bool = False
     zero_config: bool = False  # no config file: local build under a derived name
+    notes: tuple[str, ...] = ()  # what was adjusted, for the CLI to tell
     publishing: Publishing = Publishing()
 
     def credentials_for(self, image: str) -> Credentials | None:
@@ -260,7 +261,14 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
            overrides: Overrides) -> tuple[Settings | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     images: list[str] = []
+    notes: list[str] = []
     for index, image in enumerate(data.get("images") or ()):
+        if image != image.lower():
+            # As metadata-action does: `ghcr.io/${GITHUB_REPOSITORY}` often has capitals.
+            if image_problem(image.lower()) is None:
+                notes.append(f"images[{index}]: '{image}' is used as '{image.lower()}' "
+                             "(registries only accept lower-case names)")
+            image = image.lower()
         problem = image_problem(image)
         if problem:
             problems.append((f"images[{index}]", problem))
@@ -335,6 +343,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         force=force,
         zero_config=source.startswith("defaults"),
         publishing=publishing,
+        notes=tuple(notes),
     ), []
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dockyard import __version__, pipeline
+from dockyard import __version__, plan
 from dockyard.cli import main
 from dockyard.secrets import Secret
 
@@ -130,7 +130,7 @@ def test_a_bug_exits_3_with_how_to_report_and_no_secret(
     def broken(*_: object) -> None:  # fault injection: the boundary must catch anything
         raise RuntimeError(f"unexpected state while holding {leaked.reveal()}")
 
-    monkeypatch.setattr(pipeline, "make_plan", broken)
+    monkeypatch.setattr(plan, "make_plan", broken)
     code, out, err = dockyard(repo, "plan")
     assert code == 3
     assert "internal error: this is a bug in Dockyard" in err

@@ -32,25 +32,6 @@ def test_plain_lines_are_timestamped_and_build_log_is_not() -> None:
         "[22:13:20] == Build", "[22:13:20] building .", "Step 1/2 : FROM scratch"]
 
 
-def test_github_sections_are_groups() -> None:
-    rep, out, _ = reporter("github")
-    with rep.section("Push to ghcr.io/acme/app"):
-        rep.info("pushing 1.2.3")
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "::group::Push to ghcr.io/acme/app"
-    assert lines[-1] == "::endgroup::"
-
-
-def test_gitlab_sections_are_collapsible() -> None:
-    rep, out, _ = reporter("gitlab")
-    with rep.section("Build image"):
-        rep.info("x")
-    text = out.getvalue()
-    assert "\x1b[0Ksection_start:1700000000:dockyard_1_build_image[collapsed=true]\r\x1b[0K" \
-           "Build image" in text
-    assert "\x1b[0Ksection_end:1700000000:dockyard_1_build_image\r\x1b[0K" in text
-
-
 def test_transfers_beat_every_few_seconds_not_on_every_update() -> None:
     rep, out, clock = reporter()
     for step in range(100):
@@ -84,7 +65,7 @@ def test_quiet_shows_only_warnings_and_verbose_shows_details() -> None:
 
 def test_everything_written_is_redacted() -> None:
     secret = Secret("progress-secret-991")
-    rep, out, _ = reporter("github")
+    rep, out, _ = reporter()
     with rep.section(f"push with {secret.reveal()}"):
         rep.info(f"token {secret.reveal()}")
         rep.transfer(f"task {secret.reveal()}", 1, 10)
@@ -93,8 +74,9 @@ def test_everything_written_is_redacted() -> None:
 
 @pytest.mark.parametrize(
     ("env", "tty", "mode"),
-    [({"GITHUB_ACTIONS": "true"}, False, "github"), ({"GITLAB_CI": "true"}, True, "gitlab"),
-     ({}, True, "tty"), ({"TERM": "dumb"}, True, "plain"), ({}, False, "plain")],
+    [({"GITHUB_ACTIONS": "true"}, True, "plain"), ({"GITLAB_CI": "true"}, True, "plain"),
+     ({"CI": "true"}, True, "plain"), ({}, True, "tty"), ({"TERM": "dumb"}, True, "plain"),
+     ({"NO_COLOR": "1"}, True, "plain"), ({}, False, "plain")],
 )
 def test_choose_mode(env: dict[str, str], tty: bool, mode: str) -> None:
     class Stream(io.StringIO):

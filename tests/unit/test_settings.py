@@ -139,7 +139,7 @@ def test_every_problem_is_reported_together_with_key_and_line(tmp_path: Path) ->
         ("images: ghcr.io/acme/app", "images: must be a list, not a string"),
         ("images: []", "images: needs at least 1 item"),
         ("tags: [type=sha]", "images: is required"),
-        ("images: [ghcr.io/Acme/App]", "images[0]: 'ghcr.io/Acme/App' has upper-case letters"),
+        ("images: [GHCR.io/acme/App_]", "images[0]: 'ghcr.io/acme/app_': path component"),
         ("images: [ghcr.io/acme/app:1.0]", "images[0]: 'ghcr.io/acme/app:1.0' has a tag"),
         ("images: [acme/app, acme/app]", "images[1]: 'acme/app' is listed twice"),
         ("images: [acme/app]\npush: yes please", "push: must be true or false"),
@@ -205,3 +205,11 @@ def test_keys_are_interpolated_and_empty_credentials_fall_back_to_docker_config(
                                  "CI_REGISTRY_PASSWORD": "job-token-value"})
     credentials = in_ci.credentials_for("gitlab.example.com:5050/g/p")
     assert credentials is not None and credentials.username == "gitlab-ci-token"
+
+
+def test_upper_case_image_names_are_lower_cased_with_a_note(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, 'images: ["ghcr.io/${OWNER}/app"]'),
+                             {"OWNER": "Acme-Corp"})
+    assert settings.images == ("ghcr.io/acme-corp/app",)
+    assert settings.notes == ("images[0]: 'ghcr.io/Acme-Corp/app' is used as "
+                              "'ghcr.io/acme-corp/app' (registries only accept lower-case names)",)

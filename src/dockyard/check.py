@@ -1,0 +1,105 @@
+"""`dockyard check`: everything `run` needs, checked without building or pushing.
+
+One `Check` per question (engine, config, git context, each registry), each with the
+fix when it fails. The CLI prints them and exits 1 when any failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.context import Context
+from dockyard.errors import DockyardError
+from dockyard.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def run_checks(settings: Settings | DockyardError, context: Context, env: Mapping[str, str],
+               connect_engine: Callable[[Mapping[str, str]], Any]) -> list[Check]:
+    checks = [_engine(env, connect_engine)]
+    if isinstance(settings, DockyardError):
+        checks.append(Check("config", False, settings.message, settings.hint
+                            or "fix the problems listed, then run `dockyard check` again"))
+        return checks
+    checks.append(Check("config", True, f"{settings.source}: valid, "
+                                        f"{len(settings.images)} image(s)"))
+    from dockyard.plan import make_plan
+
+    plan = make_plan(settings, context)
+    checks.append(_git(context, plan.tags, plan.skipped))
+    if settings.push and plan.tags:
+        checks += _registries(settings, plan)
+    elif not settings.push:
+        checks.append(Check("registries", True, "push is off: no registry is needed"))
+    return checks
+
+
+def _engine(env: Mapping[str, str], connect: Callable[[Mapping[str, str]], Any]) -> Check:
+    try:
+        engine = connect(env)
+    except DockyardError as exc:
+        return Check("engine", False, exc.message, exc.hint)
+    engine.close()
+    return Check("engine", True, f"reachable at {env.get('DOCKER_HOST') or 'the default socket'}")
+
+
+def _git(context: Context, tags: Any, skipped: Any) -> Check:
+    where = context.ref or "a detached HEAD"
+    if not context.sha:
+        return Check("git", False, "no commit to build", "run inside a git repository with at "
+                                                         "least one commit")
+    if not tags:
+        reasons = "; ".join(f"{s.rule}: {s.reason}" for s in skipped)
+        return Check("git", False, f"no tag rule applies at {where} ({reasons})",
+                     "add `type=sha` to the rules, or check out a branch or tag")
+    shallow = " (shallow clone)" if context.shallow else ""
+    names = ", ".join(t.name for t in tags)
+    return Check("git", True, f"{context.short_sha} at {where}{shallow}: tags {names}")
+
+
+def _registries(settings: Settings, plan: Any) -> list[Check]:
+    from dockyard import publish
+    from dockyard.registry import REVISION_LABEL
+
+    release = publish.Release(images=plan.images, tags=plan.tags, version=plan.version,
+                              revision=plan.labels.get(REVISION_LABEL))
+    problems = publish.preflight(settings, release, docker_login=_docker_login)
+    checks = []
+    for image in plan.images:
+        problem = problems.get(image)
+        if problem is None:
+            checks.append(Check(f"registry {image}", True, "accepts these credentials for push"))
+        else:
+            checks.append(Check(f"registry {image}", False, problem.message, problem.hint))
+    return checks
+
+
+def _docker_login(host: str) -> Any:
+    """What `docker login` stored for `host`, read the way the engine module reads it."""
+    from dockyard.engine import docker_config_credentials
+
+    return docker_config_credentials(host)
+
+
+def render(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        lines.append(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            lines.append(f"     fix: {check.fix}")
+    failed = sum(not c.ok for c in checks)
+    lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
+    return "\n".join(lines)
