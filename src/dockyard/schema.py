@@ -50,6 +50,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "additionalProperties": _STRING,
         },
         "build": {
+            "description": "How to build the image (docker build's options).",
             "type": "object",
             "additionalProperties": False,
             "properties": {
@@ -74,17 +75,23 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["username", "password"],
-                "properties": {"username": _STRING, "password": _SECRET},
+                "properties": {
+                    "username": {"description": "User name, token name or `_json_key` "
+                                                "(GCR), `AWS` (ECR).", **_STRING},
+                    "password": {"description": "Password or access token.", **_SECRET},
+                },
             },
         },
         "webhooks": {
+            "description": "Where to POST the run's outcome (see docs/webhooks.md).",
             "type": "array",
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["url"],
                 "properties": {
-                    "url": {"type": "string", "pattern": "^https?://[^/]+"},
+                    "url": {"description": "http(s) URL of the receiver.", "type": "string",
+                            "pattern": "^https?://[^/]+"},
                     "secret": {"description": "Signs the body (X-Hub-Signature-256).", **_SECRET},
                     "required": {
                         "description": "A failed delivery fails the run.",
