@@ -119,14 +119,14 @@ def ci_snippet(facts: RepoFacts) -> str:
             "    steps:\n"
             "      - uses: actions/checkout@v4\n"
             "        with: {fetch-depth: 0}\n"
-            "      - uses: dockyard-ci/dockyard@v0\n"
+            "      - uses: dockyard-ci/dockyard@v0.1.0\n"
             "        env:\n"
             "          GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}\n")
     if facts.platform == "gitlab":
         return (
             "# .gitlab-ci.yml\n"
             "include:\n"
-            "  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/v0/"
+            "  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/v0.1.0/"
             ".gitlab-ci-template.yml\n"
             "image:\n"
             "  extends: .dockyard\n")
