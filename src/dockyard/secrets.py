@@ -27,6 +27,12 @@ def register(value: str) -> None:
             _known.add(value)
 
 
+def known() -> tuple[str, ...]:
+    """Every secret registered so far (for a CI's own masking, e.g. GitHub's add-mask)."""
+    with _lock:
+        return tuple(sorted(_known))
+
+
 def redact(text: str) -> str:
     """Replace every registered secret in `text` by a mask."""
     with _lock:

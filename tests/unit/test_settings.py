@@ -213,3 +213,10 @@ def test_upper_case_image_names_are_lower_cased_with_a_note(tmp_path: Path) -> N
     assert settings.images == ("ghcr.io/acme-corp/app",)
     assert settings.notes == ("images[0]: 'ghcr.io/Acme-Corp/app' is used as "
                               "'ghcr.io/acme-corp/app' (registries only accept lower-case names)",)
+
+
+def test_registered_secrets_are_listed_for_ci_masking() -> None:
+    from dockyard.secrets import known, register
+
+    register("remote-url-token-5150")
+    assert "remote-url-token-5150" in known()

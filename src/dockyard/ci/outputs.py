@@ -296,4 +296,7 @@ def secret_values(settings: Settings) -> list[str]:
         if secrets.redact(hook.url) != hook.url:  # a URL that is a credential (Slack-style)
             found.append(hook.url)
         found += [header.reveal() for header in getattr(hook, "headers", {}).values()]
+    # Also what was registered elsewhere: credentials stripped from git remote URLs, the
+    # CI registry password, a bearer token's word.
+    found += [text for text in secrets.known() if text not in found]
     return [text for text in found if text]
