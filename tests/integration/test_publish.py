@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 from docker.errors import ImageNotFound
 
-from dockyard.cli import main
+from support.cli import Outcome, run_cli
 from support.proxy import FaultProxy
 from support.registry import Registry, RegistryFactory
 
@@ -29,34 +24,9 @@ tags:
 """
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stdout)
-        return data
-
-    def entry(self, image: str) -> dict[str, Any]:
-        found: dict[str, Any] = next(e for e in self.json["registries"] if e["name"] == image)
-        return found
-
-    def skipped(self, image: str) -> dict[str, str]:
-        return {s["tag"]: s["reason"] for s in self.entry(image)["skipped"]}
-
-
 def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
-    environment = {k: v for k, v in os.environ.items()
-                   if k in ("PATH", "HOME", "DOCKER_HOST", "GIT_CONFIG_GLOBAL",
-                            "GIT_CONFIG_NOSYSTEM")}
-    environment.update(env or {})
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["-C", str(repo), "run", "--format", "json", *args], env=environment,
-                stdout=stdout, stderr=stderr)
-    return Outcome(code, stdout.getvalue(), stderr.getvalue())
+    """`dockyard run --format json ARGS` in-process."""
+    return run_cli(repo, "run", "--format", "json", *args, env=env)
 
 
 def configure(repo: Path, *images: str, extra: str = "") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -10,41 +9,20 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
-from dockyard.cli import main
+from support.cli import Outcome, run_cli
 from support.receiver import WebhookReceiver, verify_signature
 from support.registry import Registry
 
 WEBHOOK_SECRET = "whsec-integration-5521"
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stdout)
-        return data
-
-
 def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
-    """Run the CLI in-process in `repo`, with only the environment given (plus PATH/HOME)."""
-    environment = {k: v for k, v in os.environ.items()
-                   if k in ("PATH", "HOME", "DOCKER_HOST", "GIT_CONFIG_GLOBAL",
-                            "GIT_CONFIG_NOSYSTEM")}
-    environment.update(env or {})
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["-C", str(repo), *args], env=environment, stdout=stdout, stderr=stderr)
-    return Outcome(code, stdout.getvalue(), stderr.getvalue())
+    return run_cli(repo, *args, env=env)
 
 
 def config(repo: Path, text: str) -> None:

@@ -6,14 +6,11 @@ independent between tests.
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from dockyard.cli import main
+from support.cli import Outcome, run_cli
 from support.receiver import RecordedRequest, WebhookReceiver, verify_signature
 from support.registry import Registry
 
@@ -31,26 +28,8 @@ HEADER_TOKEN = "hdr-tok-e2e-40213"
 PATH_TOKEN = "XyZpathtoken93817"  # a Slack-style URL: the path is the credential
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stdout)
-        return data
-
-
 def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
-    environment = {k: v for k, v in os.environ.items()
-                   if k in ("PATH", "HOME", "DOCKER_HOST", "GIT_CONFIG_GLOBAL",
-                            "GIT_CONFIG_NOSYSTEM")}
-    environment.update(env or {})
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["-C", str(repo), *args], env=environment, stdout=stdout, stderr=stderr)
-    return Outcome(code, stdout.getvalue(), stderr.getvalue())
+    return run_cli(repo, *args, env=env)
 
 
 def write_config(repo: Path, images: list[str], hooks: str, extra: str = "") -> None:
