@@ -11,6 +11,7 @@ Everything written passes through `secrets.redact`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ from typing import Any, TextIO
 from dockyard import secrets
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0  # at most one transfer line per upload this often
+SILENCE_SECONDS = 10.0  # a section that has said nothing this long says it is still working
 
 
 def choose_mode(env: Mapping[str, str], stream: TextIO) -> str:
@@ -42,11 +44,15 @@ class Reporter:
     """Renders progress events for people. The pipeline calls it; it never decides."""
 
     def __init__(self, stream: TextIO, *, mode: str = "plain", verbosity: int = NORMAL,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 silence: float = SILENCE_SECONDS) -> None:
         self._stream = stream
         self.mode = mode
         self.verbosity = verbosity
         self._clock = clock
+        self._silence = silence
+        self._lock = threading.RLock()  # the silence watcher writes from its own thread
+        self._last_output = time.monotonic()
         self._last_beat: dict[str, float] = {}
         self._live: Any = None  # rich Progress, in tty mode, while transfers run
         self._tasks: dict[str, Any] = {}
@@ -76,7 +82,8 @@ class Reporter:
         if self.verbosity < NORMAL:
             return
         if self.mode == "tty":
-            self._bar(task, current, total)
+            with self._lock:
+                self._bar(task, current, total)
             return
         now = self._clock()
         done = total is not None and current >= total
@@ -97,10 +104,27 @@ class Reporter:
         """A titled part of the run (build, push, webhooks)."""
         if self.verbosity >= NORMAL:
             self._line(f"== {title}", stamp=self.mode != "tty")
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(title, stop), daemon=True)
+        if self.verbosity >= NORMAL and self._silence > 0:
+            watcher.start()
         try:
             yield
         finally:
+            stop.set()
+            if watcher.is_alive():
+                watcher.join()
             self._close_bars()
+
+    def _watch(self, title: str, stop: threading.Event) -> None:
+        """Say "still working" when a long step (a quiet RUN, a slow registry) is silent."""
+        started = time.monotonic()
+        while not stop.wait(min(1.0, self._silence / 4)):
+            with self._lock:
+                idle = time.monotonic() - self._last_output
+                if idle >= self._silence and self._live is None:
+                    self._line(f"still working: {title} "
+                               f"({time.monotonic() - started:.0f} s)")
 
     def close(self) -> None:
         self._close_bars()
@@ -108,13 +132,15 @@ class Reporter:
     # -- rendering ------------------------------------------------------------------------
     def _line(self, text: str, *, stamp: bool = True) -> None:
         text = secrets.redact(text)
-        if self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False)
-            return
-        if stamp and self.mode != "tty":
-            text = f"[{time.strftime('%H:%M:%S', time.gmtime(self._clock()))}] {text}"
-        self._stream.write(text + "\n")
-        self._stream.flush()
+        with self._lock:
+            self._last_output = time.monotonic()
+            if self._live is not None:
+                self._live.console.print(text, markup=False, highlight=False)
+                return
+            if stamp and self.mode != "tty":
+                text = f"[{time.strftime('%H:%M:%S', time.gmtime(self._clock()))}] {text}"
+            self._stream.write(text + "\n")
+            self._stream.flush()
 
     def _bar(self, task: str, current: int, total: int | None) -> None:
         if self._live is None:
@@ -137,7 +163,9 @@ class Reporter:
         self._live.update(self._tasks[task], completed=current, total=total)
 
     def _close_bars(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
-            self._tasks.clear()
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
+                self._tasks.clear()
+                self._last_output = time.monotonic()

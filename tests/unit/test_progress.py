@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -89,3 +90,24 @@ def test_choose_mode(env: dict[str, str], tty: bool, mode: str) -> None:
 def test_human_bytes() -> None:
     assert [human_bytes(n) for n in (999, 1000, 1_500_000, 2e9, 3e12)] == [
         "999 B", "1.0 kB", "1.5 MB", "2.0 GB", "3000.0 GB"]
+
+
+def test_a_silent_section_says_it_is_still_working() -> None:
+    stream = io.StringIO()
+    rep = Reporter(stream, silence=0.05)
+    with rep.section("Build"):
+        deadline = time.monotonic() + 5
+        while "still working: Build" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert "still working: Build (" in stream.getvalue()
+    after = stream.getvalue()
+    time.sleep(0.2)
+    assert stream.getvalue() == after  # the watcher stops with its section
+
+
+def test_quiet_sections_have_no_watcher() -> None:
+    stream = io.StringIO()
+    rep = Reporter(stream, verbosity=QUIET, silence=0.01)
+    with rep.section("Build"):
+        time.sleep(0.1)
+    assert stream.getvalue() == ""
