@@ -157,13 +157,13 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> in
     return handler(args, env, out)
 
 
-def _prepare(args: argparse.Namespace, env: Mapping[str, str],
-             out: _Output) -> tuple[Settings, Context]:
+def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
+             building: bool = True) -> tuple[Settings, Context]:
     """Context and settings for the commands that read dockyard.yml."""
     workdir = Path(args.chdir or Path.cwd()).resolve()
     context = resolve_context(env, workdir)
     overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None),
-                          inputs=read_inputs(env, workdir))
+                          inputs=read_inputs(env, workdir), building=building)
     settings = _settings(args.config, workdir, env, context, overrides, out)
     out.ci.mask(ci_outputs.secret_values(settings))
     for note in (*settings.notes, *context.notes):
@@ -267,18 +267,26 @@ def _promote_command(args: argparse.Namespace, env: dict[str, str], out: _Output
 
     workdir = Path(args.chdir or Path.cwd()).resolve()
     path = find_config(workdir, args.config, env)
-    options = (publish.Options.of(load_settings(path, env, Overrides(force=args.force)))
+    from dockyard.engine import docker_config_credentials
+
+    overrides = Overrides(force=args.force, building=False)
+    options = (publish.Options.of(load_settings(path, env, overrides))
                if path else publish.Options(force=bool(args.force)))
-    outcome = publish.promote(options, args.source, args.targets, log=out.say)
+    outcome = publish.promote(options, args.source, args.targets, log=out.say,
+                              docker_login=docker_config_credentials)
     return _publish_outcome(outcome, args.format, out)
 
 
 def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
-    settings, context = _prepare(args, env, out)
-    from dockyard import pipeline, publish
+    settings, context = _prepare(args, env, out, building=False)
+    from dockyard import publish
+    from dockyard.plan import make_plan
 
-    plan = pipeline.make_plan(settings, context)
-    outcome = publish.merge(settings, publish.Release.of(plan), args.sources, log=out.say)
+    plan = make_plan(settings, context)
+    from dockyard.engine import docker_config_credentials
+
+    outcome = publish.merge(settings, publish.Release.of(plan), args.sources, log=out.say,
+                            docker_login=docker_config_credentials)
     return _publish_outcome(outcome, args.format, out)
 
 

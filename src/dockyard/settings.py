@@ -103,6 +103,9 @@ class Overrides:
     force: bool | None = None
     # A CI wrapper's inputs (DOCKYARD_IMAGES...), merged over the file's keys.
     inputs: Inputs = field(default_factory=Inputs)
+    # False for commands that build nothing (promote): the build context and Dockerfile
+    # need not exist then.
+    building: bool = True
 
 
 def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -292,7 +295,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
 
     raw_build = data.get("build") or {}
     context = (base / raw_build.get("context", ".")).resolve()
-    if not context.is_dir():
+    if overrides.building and not context.is_dir():
         problems.append(("build.context", f"'{context}' is not a directory"))
     build = Build(
         context=context,
@@ -302,7 +305,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         pull=raw_build.get("pull", False),
         no_cache=raw_build.get("no_cache", False),
     )
-    if context.is_dir() and not (context / build.dockerfile).is_file():
+    if overrides.building and context.is_dir() and not (context / build.dockerfile).is_file():
         key = "build.dockerfile" if "dockerfile" in raw_build else "build"
         problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
                               "or set build.dockerfile"))

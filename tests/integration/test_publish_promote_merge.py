@@ -104,7 +104,7 @@ def test_promote_copies_by_digest_to_another_registry_and_keeps_the_guards(
     source = push_image(registry, "prom/source", "2.5.1",
                         labels={"org.opencontainers.image.version": "2.5.1",
                                 "org.opencontainers.image.revision": "b" * 40})
-    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    # no Dockerfile here: promote builds nothing, so the config needs none
     (tmp_path / "dockyard.yml").write_text(
         f"images: [{auth_registry.host}/prom/copy]\n"
         f"registries:\n  {auth_registry.host}:\n"
@@ -212,3 +212,23 @@ def _close_views() -> Iterator[None]:
     yield
     while _VIEWS:
         _VIEWS.pop()._http.close()
+
+
+def test_promote_uses_docker_login_for_hosts_without_an_entry(
+    tmp_path: Path, auth_registry: Registry,
+) -> None:
+    import base64
+
+    source = push_image(auth_registry, "prom/dockercfg", "4.0.0",
+                        labels={"org.opencontainers.image.version": "4.0.0"})
+    docker_dir = Path(os.environ["HOME"]) / ".docker"
+    docker_dir.mkdir(exist_ok=True)
+    token = base64.b64encode(f"{auth_registry.username}:{auth_registry.password}".encode())
+    (docker_dir / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry.host: {"auth": token.decode()}}}))
+    code, result, err = dockyard(tmp_path, "promote",
+                                 f"{auth_registry.host}/prom/dockercfg:4.0.0", "stable")
+    assert code == 0, err
+    (entry,) = result["registries"]
+    assert entry["pushed"] == ["stable"]
+    assert auth_registry.manifest_digest("prom/dockercfg", "stable") == source
