@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -48,11 +48,13 @@ class Delivery:
     required: bool
     http_status: int | None = None
     error: str | None = None
+    webhook: int = 0  # which one: its position under `webhooks:`
+    format: str = "dockyard"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "status": self.status, "attempts": self.attempts,
-                "required": self.required, "http_status": self.http_status,
-                "error": self.error}
+        return {"webhook": self.webhook, "format": self.format, "host": self.host,
+                "status": self.status, "attempts": self.attempts, "required": self.required,
+                "http_status": self.http_status, "error": self.error}
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -110,8 +112,8 @@ def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str,
     parallel. One Delivery per POST (a dockerhub hook gets one per image name); a hook
     not subscribed to `event` gets none. Never raises for a failed delivery."""
     event_id = str(uuid.uuid4())  # one event, however many receivers and formats
-    jobs = [(hook, encode(_scrub(payload)), payloads.content_type(hook.format))
-            for hook in hooks if event in hook.events
+    jobs = [(index, hook, encode(_scrub(payload)), payloads.content_type(hook.format))
+            for index, hook in enumerate(hooks) if event in hook.events
             for payload in payloads.render(hook.format, record, event_id=event_id)]
     if not jobs:
         return ()
@@ -119,9 +121,11 @@ def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str,
     http = session or requests.Session()
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(jobs))) as pool:
-            futures = [pool.submit(_deliver, hook, body, kind, event, http, sleep, clock)
-                       for hook, body, kind in jobs]
-            return tuple(f.result() for f in futures)
+            futures = [(index, hook, pool.submit(_deliver, hook, body, kind, event, http,
+                                                 sleep, clock))
+                       for index, hook, body, kind in jobs]
+            return tuple(replace(future.result(), webhook=index, format=hook.format)
+                         for index, hook, future in futures)
     finally:
         if own_session:
             http.close()

@@ -107,8 +107,9 @@ def test_release_lands_on_both_registries_with_one_digest_and_a_signed_webhook(
     assert payload["event"] == "push.succeeded"
     assert payload["digest"] == digest
     assert payload["version"] == "1.2.3"
-    assert result["webhooks"] == [{"host": "127.0.0.1", "status": "delivered", "attempts": 1,
-                                   "required": False, "http_status": 200, "error": None}]
+    assert result["webhooks"] == [{"webhook": 0, "format": "dockyard", "host": "127.0.0.1",
+                                   "status": "delivered", "attempts": 1, "required": False,
+                                   "http_status": 200, "error": None}]
     for text in (outcome.stdout, outcome.stderr, request.body.decode()):
         assert auth_registry.password not in text
         assert WEBHOOK_SECRET not in text

@@ -221,7 +221,8 @@ def test_a_dead_optional_receiver_leaves_the_run_green_and_the_record_says_so(
     assert "webhook 127.0.0.1: failed after 2 attempt(s)" in outcome.stdout
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["status"] == "success"
-    assert record["webhooks"] == [{"host": "127.0.0.1", "status": "failed", "attempts": 2,
+    assert record["webhooks"] == [{"webhook": 0, "format": "dockyard",
+                                   "host": "127.0.0.1", "status": "failed", "attempts": 2,
                                    "required": False, "http_status": None,
                                    "error": "could not reach 127.0.0.1: the connection failed"}]
     assert set(registry.tags("acme/deadoptional")) == {"1", "1.2.3", "latest"}
