@@ -53,6 +53,7 @@ Upload = Callable[["_Landing"], Manifest]  # puts the image into a registry, ret
 DockerLogin = Callable[[str], Credentials | None]  # host -> what `docker login` stored
 
 _MAX_PARALLEL = 8
+_TAG_PAGE = 1000  # tags per listing request (registries may return fewer, with a next link)
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
     r"connection (reset|refused)|broken pipe|EOF|timeout|timed out|temporar",
@@ -142,8 +143,13 @@ class Release:
     @property
     def release_tags(self) -> list[str]:
         """Immutable tags; when the plan has none, its first tag carries the upload."""
-        tags = [t.name for t in self.tags if not t.floating]
-        return tags or [t.name for t in self.tags[:1]]
+        return self.immutable_tags or [t.name for t in self.tags[:1]]
+
+    @property
+    def immutable_tags(self) -> list[str]:
+        """The tags that must never be rewritten: the plan's release tags only (a branch
+        build's floating tag that carries the upload moves with every build)."""
+        return [t.name for t in self.tags if not t.floating]
 
     @property
     def floating_tags(self) -> list[PlannedTag]:
@@ -257,7 +263,10 @@ def preflight(settings: Target, release: Release, *, connect: Connect | None = N
 
 def _refuse_other_revisions(client: RegistryClient, path: str, image: str,
                             release: Release) -> None:
-    for tag in release.release_tags:
+    present = set(client.tags(path, page_size=_TAG_PAGE))
+    for tag in release.immutable_tags:
+        if tag not in present:  # the usual case for a new version: nothing to read
+            continue
         labels = client.image_labels(path, tag)
         if labels is None:
             continue
@@ -307,6 +316,9 @@ class _Landing:
     pushed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     error: PublishError | None = None
+    # Tags the repository had before this run: one listing, so that tags that do not
+    # exist yet cost no read at all, only their write.
+    present: set[str] = field(default_factory=set)
 
 
 def publish(settings: Target, release: Release, engine: Pusher | None, *, log: Log = _quiet,
@@ -350,8 +362,11 @@ def _release(landing: _Landing, settings: Target, release: Release, engine: Push
     if landing.error is not None:
         return
     try:
+        landing.present = set(client.tags(name.path, page_size=_TAG_PAGE))
         existing: dict[str, str | None] = {}
-        for tag in release.release_tags:
+        for tag in release.immutable_tags:
+            if tag not in landing.present:
+                continue
             labels = client.image_labels(name.path, tag)
             if labels is not None:
                 existing[tag] = labels.get(REVISION_LABEL)
@@ -415,7 +430,8 @@ def _floating(landing: _Landing, settings: Target, release: Release, log: Log) -
         return
     try:
         for tag in release.floating_tags:
-            current = client.head_manifest(name.path, tag.name)
+            current = (client.head_manifest(name.path, tag.name)
+                       if tag.name in landing.present else None)
             if current is not None and current.digest == source.digest:
                 landing.skipped.append((tag.name, "already points at this image"))
                 continue

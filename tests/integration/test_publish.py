@@ -66,6 +66,10 @@ def test_extra_tags_are_manifest_puts_without_any_new_upload(
     assert not [s for s in after if "/blobs/uploads" in s.path]  # no POST/PATCH/PUT of blobs
     assert [s.path.rsplit("/", 1)[-1] for s in after
             if s.method == "PUT"] == ["3.1", "3", "latest"]
+    # after the push: one read of what was pushed (the bytes to write again), then exactly
+    # one small request per extra tag: no per-tag reads, no blob checks
+    assert [(s.method, s.path.rsplit("/", 2)[-2]) for s in after] == [
+        ("GET", "manifests"), ("PUT", "manifests"), ("PUT", "manifests"), ("PUT", "manifests")]
     uploads = proxy.count("POST", "/blobs/uploads/$")
     assert uploads >= 2  # config and layer, once each, all by the docker push
     counts = proxy.by_method_and_kind()
@@ -107,7 +111,7 @@ def test_transient_faults_on_the_way_are_survived(
         proxy.fail("^/v2/$", 429, times=1, retry_after="0"),
         proxy.drop("/manifests/5.0$", times=1, method="PUT"),  # an extra tag
         proxy.fail("/manifests/5$", 502, times=2, method="PUT"),
-        proxy.fail("/manifests/latest$", 503, times=1, method="HEAD"),  # the guard's read
+        proxy.fail("/tags/list", 503, times=1, method="GET"),  # the listing before writing
         proxy.fail("/manifests/5.0.0$", 503, times=1, method="PUT"),  # the docker push
     ]
     outcome = dockyard(repo)
