@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from dockyard import publish, webhooks
 from dockyard.context import Context
 from dockyard.errors import DockyardError, InputError, WebhookError
+from dockyard.names import parse_image
 from dockyard.plan import Plan, make_plan
 from dockyard.publish import RegistryResult
 from dockyard.registry import REVISION_LABEL
@@ -135,7 +136,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                 raise publish.preflight_error(problems)
         with section(f"Build {settings.build.context / settings.build.dockerfile}"):
             log(f"building {settings.build.context} ({settings.build.dockerfile})")
-            image_id = engine.build(settings.build, tags=plan.references(),
+            image_id = engine.build(settings.build, tags=_local_tags(plan, release, push),
                                     labels=plan.labels, log=log)
             timings["build_seconds"] = clock() - start
             log(f"built {image_id}")
@@ -174,6 +175,16 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                          webhooks=deliveries, error=error)
     timings["total_seconds"] = clock() - start
     return result
+
+
+def _local_tags(plan: Plan, release: publish.Release, push: bool) -> list[str]:
+    """What the engine tags: everything when building locally; when pushing, only the
+    release tags, which are what docker push sends (the rest are written in the
+    registries by reference), saving a `docker tag` per floating tag and registry."""
+    if not push:
+        return plan.references()
+    return [parse_image(image).reference(tag) for image in plan.images
+            for tag in release.release_tags]
 
 
 def _event(push: bool, image_id: str | None,

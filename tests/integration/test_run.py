@@ -215,3 +215,18 @@ def test_unreachable_engine_says_how_to_fix_it(released_repo: Path, tmp_path: Pa
     assert outcome.code == 1
     assert "cannot reach the Docker engine" in outcome.stderr
     assert "DOCKER_HOST" in outcome.stderr
+
+
+def test_pushing_tags_only_release_tags_in_the_engine(
+    released_repo: Path, registry: Registry, docker_engine: docker.DockerClient,
+) -> None:
+    config(released_repo, f"images: [{registry.host}/acme/localtags]\n"
+                          "tags:\n  - type=semver,pattern={{version}}\n"
+                          "  - type=semver,pattern={{major}}\n")
+    outcome = dockyard(released_repo, "run", "--format", "json")
+    assert outcome.code == 0, outcome.stderr
+    assert set(registry.tags("acme/localtags")) == {"1.2.3", "1", "latest"}
+    image = docker_engine.images.get(outcome.json["image_id"])
+    # floating tags were written in the registry by reference, not tagged locally
+    assert [t for t in image.tags if "acme/localtags" in t] == [
+        f"{registry.host}/acme/localtags:1.2.3"]
