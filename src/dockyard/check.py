@@ -71,11 +71,13 @@ def _git(context: Context, tags: Any, skipped: Any) -> Check:
 
 def _registries(settings: Settings, plan: Any) -> list[Check]:
     from dockyard import publish
+    from dockyard.engine import docker_config_credentials
     from dockyard.registry import REVISION_LABEL
 
     release = publish.Release(images=plan.images, tags=plan.tags, version=plan.version,
                               revision=plan.labels.get(REVISION_LABEL))
-    problems = publish.preflight(settings, release, docker_login=_docker_login)
+    problems = publish.preflight(settings, release,
+                                 docker_login=docker_config_credentials)
     checks = []
     for image in plan.images:
         problem = problems.get(image)
@@ -84,13 +86,6 @@ def _registries(settings: Settings, plan: Any) -> list[Check]:
         else:
             checks.append(Check(f"registry {image}", False, problem.message, problem.hint))
     return checks
-
-
-def _docker_login(host: str) -> Any:
-    """What `docker login` stored for `host`, read the way the engine module reads it."""
-    from dockyard.engine import docker_config_credentials
-
-    return docker_config_credentials(host)
 
 
 def render(checks: list[Check]) -> str:

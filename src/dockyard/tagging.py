@@ -1286,11 +1286,20 @@ def _matched_version(rule: TagRule, text: str) -> str:
     return found.group(1) or ""
 
 
-def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+def _version_input(rule: TagRule, facts: _Facts, scope: _Scope) -> str | None:
+    """What a semver or pep440 rule parses: its input after `match=`, `/` as `-`."""
     source = _version_text(rule, facts, scope)
-    if source is None:
-        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
-    text = _matched_version(rule, source).replace("/", "-")
+    return None if source is None else _matched_version(rule, source).replace("/", "-")
+
+
+def _no_input(facts: _Facts) -> str:
+    return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
+
+
+def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
+    text = _version_input(rule, facts, scope)
+    if text is None:
+        return _no_input(facts)
     version = _parse_semver(text)
     if version is None:
         return f"'{text}' is not a semver version"
@@ -1305,10 +1314,9 @@ def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
 
 
 def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
-    source = _version_text(rule, facts, scope)
-    if source is None:
-        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
-    text = _matched_version(rule, source).replace("/", "-")
+    text = _version_input(rule, facts, scope)
+    if text is None:
+        return _no_input(facts)
     version = _parse_pep440(text)
     if version is None:
         return f"'{text}' is not a PEP 440 version"
@@ -1335,7 +1343,7 @@ def _version_meaning(pattern: str, versions: _Scope) -> str:
 def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     text = _version_text(rule, facts, scope)
     if text is None:
-        return f"{_NOT_A_TAG} ({facts.where()}) and no value= given"
+        return _no_input(facts)
     pattern = rule.attrs["pattern"]
     regex, global_flag = _js_regex(pattern, slashes=True)
     group = int(rule.attrs.get("group", "0"))
