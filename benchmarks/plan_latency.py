@@ -143,12 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def in_process_rows(repo: Path, env: dict[str, str], runs: int) -> list[tuple[str, float]]:
     """The parts of `plan`, in this process (imports already paid for)."""
     from dockyard.context import resolve_context
-    from dockyard.pipeline import make_plan
+    from dockyard.plan import make_plan
     from dockyard.settings import load_settings
 
     saved = dict(os.environ)
     os.environ.clear()
-    os.environ.update(env)  # GitPython's git calls inherit the process environment
+    os.environ.update(env)  # dockyard.git's git calls inherit the process environment
     try:
         context = resolve_context(env, repo)
         settings = load_settings(repo / "dockyard.yml", env)

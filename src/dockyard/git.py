@@ -1,21 +1,43 @@
-"""The local checkout, read through GitPython. The only module that imports `git`.
+"""The local checkout, read with the `git` command line. The only module that runs `git`.
 
 Thin on purpose: it reports what the repository holds and leaves every decision (which
 tag, which ref, what to tell the user) to `dockyard.context`.
+
+The reads are independent `git` processes started together, so reading costs about as
+long as the slowest of them: listing the tags, which in a repository with many loose tag
+refs takes tens of milliseconds. git runs in the process environment (so `GIT_*`
+variables and the user's config apply), in the C locale so its messages can be parsed,
+and never prompts.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dockyard.ci import strip_credentials
 from dockyard.errors import ContextError
 
-if TYPE_CHECKING:
-    import git
+_GIT = ("git", "--no-optional-locks", "-c", "core.quotepath=off")
+# Each read with the exit codes that mean "read it" (`show-ref` and `config` answer 1 when
+# there is nothing to show). The tags come first: they take longest, and their output may
+# exceed a pipe's buffer, so they are collected while the others run.
+_READS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
+    "tags": (("show-ref", "--tags", "--dereference"), (0, 1)),
+    "repository": (("rev-parse", "--show-toplevel", "--is-shallow-repository"), (0,)),
+    "status": (("status", "--porcelain=v2", "--branch", "--no-ahead-behind",
+                "--untracked-files=no"), (0,)),
+    "commit_date": (("log", "-1", "--format=%ct", "--no-show-signature", "--ignore-missing",
+                     "HEAD", "--"), (0,)),
+    "remote_url": (("config", "--get", "remote.origin.url"), (0, 1)),
+    "default_branch": (("for-each-ref", "--format=%(symref)", "refs/remotes/origin/HEAD"), (0,)),
+}
+_DUBIOUS = re.compile(r"dubious ownership in repository at '(.*)'")
+_ORIGIN = "refs/remotes/origin/"
 
 
 @dataclass(frozen=True)
@@ -39,50 +61,121 @@ class NoGit:
 
 def read_git(workdir: Path) -> GitFacts | NoGit:
     """What the repository containing `workdir` holds, or why there is none."""
+    not_a_repository = NoGit(
+        f"{workdir} is not inside a git repository, so nothing was read from git: run "
+        "Dockyard from the repository's checkout (or `git init` and commit)"
+    )
+    if not workdir.is_dir():
+        return not_a_repository
     try:
-        import git
-    except ImportError:  # GitPython refuses to import without a git executable
+        done = _run_reads(workdir)
+    except FileNotFoundError:
         return NoGit("git is not installed, so the local checkout cannot be read: install git")
-    try:
-        repo = git.Repo(workdir, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return NoGit(
-            f"{workdir} is not inside a git repository, so nothing was read from git: run "
-            "Dockyard from the repository's checkout (or `git init` and commit)"
-        )
-    with repo:
-        try:
-            return _read(repo)
-        except git.GitCommandError as exc:
-            raise ContextError(
-                f"git failed reading {repo.working_dir}: {exc}",
-                hint="check that the checkout is intact (`git status`)",
-            ) from exc
-
-
-def _read(repo: git.Repo) -> GitFacts:
-    has_commits = repo.head.is_valid()
-    head = repo.head.commit if has_commits else None
+    except OSError as exc:
+        raise ContextError(
+            f"cannot run git in {workdir}: {exc.strerror}",
+            hint="check that the directory is readable by this user",
+        ) from exc
+    repository = done["repository"]
+    if repository.returncode != 0:
+        if "not a git repository" in repository.stderr:
+            return not_a_repository
+        if "must be run in a work tree" in repository.stderr:
+            return NoGit(
+                f"{workdir} is inside a git directory, not a checkout, so nothing was read "
+                "from git: run Dockyard from the repository's checkout"
+            )
+        raise _failure(workdir, repository)
+    top, _, shallow = repository.stdout.rstrip("\n").rpartition("\n")
+    for name, (_, accepted) in _READS.items():
+        if done[name].returncode not in accepted:
+            raise _failure(Path(top), done[name])
+    sha, branch, dirty = _status(done["status"].stdout)
+    url = done["remote_url"].stdout.strip()
     return GitFacts(
-        sha=head.hexsha if head else "",
-        branch=None if repo.head.is_detached else repo.head.reference.name,
-        tags=tuple(sorted(repo.git.tag("--points-at", "HEAD").split())) if head else (),
-        dirty=repo.is_dirty(untracked_files=False),
-        commit_date=head.committed_datetime.astimezone(timezone.utc) if head else None,
-        shallow=(Path(repo.common_dir) / "shallow").exists(),
-        remote_url=_origin_url(repo),
-        default_branch=_origin_head(repo),
+        sha=sha,
+        branch=branch,
+        tags=_tags_at(sha, done["tags"].stdout) if sha else (),
+        dirty=dirty,
+        commit_date=_timestamp(done["commit_date"].stdout),
+        shallow=shallow == "true",
+        remote_url=strip_credentials(url) if url else None,
+        default_branch=_origin_head(done["default_branch"].stdout.strip()),
     )
 
 
-def _origin_url(repo: git.Repo) -> str | None:
-    with repo.config_reader() as reader:
-        url = reader.get_value('remote "origin"', "url", default="")
-    return strip_credentials(str(url)) if url else None
+def _run_reads(workdir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every read of `_READS`, run side by side in `workdir`."""
+    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+    started: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for name, (args, _) in _READS.items():
+            started[name] = subprocess.Popen(
+                [*_GIT, *args], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+            )
+    except OSError:
+        for process in started.values():
+            process.kill()
+            process.communicate()
+        raise
+    done = {}
+    for name, process in started.items():
+        stdout, stderr = process.communicate()
+        done[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return done
 
 
-def _origin_head(repo: git.Repo) -> str | None:
+def _failure(where: Path, done: subprocess.CompletedProcess[str]) -> ContextError:
+    message = done.stderr.strip()
+    dubious = _DUBIOUS.search(message)
+    if dubious:
+        return ContextError(
+            f"git refuses to read {dubious[1]}: the checkout belongs to another user "
+            "(git calls it \"dubious ownership\")",
+            hint="if you trust this checkout, run "
+            f"`git config --global --add safe.directory {dubious[1]}` "
+            "(in a container: as the user that runs Dockyard)",
+        )
+    command = " ".join(["git", *done.args[len(_GIT):]])
+    return ContextError(
+        f"git failed reading {where}: `{command}` exited with {done.returncode}: {message}",
+        hint="check that the checkout is intact (`git status`)",
+    )
+
+
+def _status(porcelain: str) -> tuple[str, str | None, bool]:
+    """HEAD's sha, its branch and whether tracked files differ from it, from `git status
+    --porcelain=v2 --branch`: headers start with '#', every other line is a change."""
+    sha, branch, dirty = "", None, False
+    for line in porcelain.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.removeprefix("# branch.oid ")
+            sha = "" if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.removeprefix("# branch.head ")
+            branch = None if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            dirty = True
+    return sha, branch, dirty
+
+
+def _tags_at(sha: str, show_ref: str) -> tuple[str, ...]:
+    """The tags whose commit is `sha`, from `git show-ref --tags --dereference`: an
+    annotated tag is listed twice, as itself and, with `^{}`, as the commit it tags."""
+    tags = set()
+    for line in show_ref.splitlines():
+        oid, _, ref = line.partition(" ")
+        if oid == sha:
+            tags.add(ref.removeprefix("refs/tags/").removesuffix("^{}"))
+    return tuple(sorted(tags))
+
+
+def _timestamp(seconds: str) -> datetime | None:
+    seconds = seconds.strip()
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc) if seconds else None
+
+
+def _origin_head(symref: str) -> str | None:
     """The remote's default branch as recorded by clone or `git remote set-head`."""
-    ref = repo.git.for_each_ref("--format=%(symref)", "refs/remotes/origin/HEAD").strip()
-    prefix = "refs/remotes/origin/"
-    return ref.removeprefix(prefix) if ref.startswith(prefix) else None
+    return symref.removeprefix(_ORIGIN) if symref.startswith(_ORIGIN) else None

@@ -1,9 +1,9 @@
 """Real git repositories for the context tests, made with the git command line.
 
 Every git call gets an explicit environment (fixed identity and dates, no user or system
-config), so shas are the same on every machine. GitPython, which Dockyard uses to read
-the repositories, inherits the process environment; the fixture cuts it off from user
-and system config too.
+config), so shas are the same on every machine. Dockyard's own git calls (dockyard.git)
+inherit the process environment; the fixture cuts them off from user and system config
+too.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repos:
     home.mkdir()
     isolation = {"HOME": str(home), "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     for name, value in isolation.items():
-        monkeypatch.setenv(name, value)  # for GitPython's own git calls
+        monkeypatch.setenv(name, value)  # for dockyard.git's git calls
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):  # set inside git hooks
         monkeypatch.delenv(name, raising=False)
     env = {

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
+from dockyard.errors import ContextError
 from dockyard.git import GitFacts, NoGit, read_git
 
 if TYPE_CHECKING:
@@ -63,12 +67,33 @@ def test_commit_date_is_the_committer_date_in_utc(repos: Repos) -> None:
 def test_tags_at_head_only_sorted(repos: Repos) -> None:
     repo = repos.make()
     repos.git(repo, "tag", "v0.9.0")  # on the first commit, not on HEAD
+    repos.git(repo, "tag", "--annotate", "--message", "old release", "0.9.0")  # neither
     repos.commit(repo, "second\n")
     repos.git(repo, "tag", "v1.2.3")
     repos.git(repo, "tag", "--annotate", "--message", "release", "1.2.3")
     repos.git(repo, "tag", "latest")
 
     assert facts(repo).tags == ("1.2.3", "latest", "v1.2.3")
+
+
+def test_a_tag_of_an_annotated_tag_at_head_counts(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "tag", "--annotate", "--message", "release", "v1.0.0")
+    repos.git(repo, "tag", "--annotate", "--message", "signed off", "v1.0.0-approved", "v1.0.0")
+
+    assert facts(repo).tags == ("v1.0.0", "v1.0.0-approved")
+
+
+def test_a_file_named_head_is_not_taken_for_the_revision(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "HEAD").write_text("a file\n")
+    repos.git(repo, "add", "HEAD")
+    repos.git(repo, "commit", "--quiet", "--message", "add HEAD")
+
+    got = facts(repo)
+
+    assert got.sha == repos.git(repo, "rev-parse", "HEAD")
+    assert got.commit_date == FIXED
 
 
 def test_detached_head(repos: Repos) -> None:
@@ -98,6 +123,28 @@ def test_staged_change_is_dirty(repos: Repos) -> None:
     assert facts(repo).dirty is True
 
 
+def test_deleted_file_is_dirty(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "file.txt").unlink()
+
+    assert facts(repo).dirty is True
+
+
+def test_staged_new_file_is_dirty(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / "new.txt").write_text("new\n")
+    repos.git(repo, "add", "new.txt")
+
+    assert facts(repo).dirty is True
+
+
+def test_touched_but_unchanged_file_is_clean(repos: Repos) -> None:
+    repo = repos.make()
+    os.utime(repo / "file.txt", (1, 1))  # a stale index entry, as after a cache restore
+
+    assert facts(repo).dirty is False
+
+
 def test_not_a_repository(tmp_path: Path) -> None:
     result = read_git(tmp_path)
 
@@ -120,6 +167,91 @@ def test_repository_without_commits(repos: Repos) -> None:
     assert got.dirty is False
 
 
+def test_staged_file_without_commits_is_dirty(repos: Repos) -> None:
+    repo = repos.init()
+    (repo / "file.txt").write_text("first\n")
+    repos.git(repo, "add", "file.txt")
+
+    got = facts(repo)
+
+    assert got.sha == ""
+    assert got.dirty is True
+
+
+def test_bare_repository_is_no_checkout(repos: Repos) -> None:
+    bare = repos.root / "bare.git"
+    repos.git(repos.root, "init", "--quiet", "--bare", str(bare))
+
+    result = read_git(bare)
+
+    assert isinstance(result, NoGit)
+    assert "not a checkout" in result.reason
+
+
+def test_inside_the_git_directory_is_no_checkout(repos: Repos) -> None:
+    result = read_git(repos.make() / ".git")
+
+    assert isinstance(result, NoGit)
+    assert "not a checkout" in result.reason
+
+
+def test_git_not_installed(repos: Repos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repos.make()
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+    result = read_git(repo)
+
+    assert isinstance(result, NoGit)
+    assert "git is not installed" in result.reason
+
+
+def test_checkout_of_another_user(repos: Repos, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repos.make()
+    # git's own switch for making its ownership check fail, as it does for a checkout
+    # owned by another user (a CI container running as root over the runner's files).
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+
+    with pytest.raises(ContextError) as caught:
+        read_git(repo)
+
+    assert "another user" in str(caught.value)
+    assert caught.value.hint is not None
+    assert f"git config --global --add safe.directory {repo}" in caught.value.hint
+
+
+def test_broken_checkout(repos: Repos) -> None:
+    repo = repos.make()
+    (repo / ".git" / "refs" / "heads" / "main").write_text("1" * 40 + "\n")  # no such commit
+
+    with pytest.raises(ContextError) as caught:
+        read_git(repo)
+
+    assert f"git failed reading {repo}" in str(caught.value)
+    assert caught.value.hint == "check that the checkout is intact (`git status`)"
+
+
+def test_worktree(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "remote", "add", "origin", "https://example.com/acme/app.git")
+    repos.commit(repo, "second\n")
+    repos.git(repo, "tag", "v2.0.0")
+    worktree = repos.root / "worktree"
+    repos.git(repo, "worktree", "add", "--quiet", "-b", "feature", str(worktree), "HEAD~1")
+    repos.git(worktree, "tag", "v1.0.0")
+
+    got = facts(worktree)
+
+    assert got.sha == repos.git(worktree, "rev-parse", "HEAD")
+    assert got.branch == "feature"
+    assert got.tags == ("v1.0.0",)
+    assert got.dirty is False
+    assert got.shallow is False
+    assert got.remote_url == "https://example.com/acme/app.git"
+    assert facts(repo).tags == ("v2.0.0",)
+
+
 def test_shallow_clone(repos: Repos) -> None:
     origin = repos.make("origin")
     repos.commit(origin, "second\n")
@@ -132,6 +264,20 @@ def test_shallow_clone(repos: Repos) -> None:
     assert got.sha == repos.git(origin, "rev-parse", "HEAD")
     assert got.remote_url == f"file://{origin}"
     assert got.default_branch == "main"  # clone records refs/remotes/origin/HEAD
+
+
+def test_worktree_of_a_shallow_clone_is_shallow(repos: Repos) -> None:
+    origin = repos.make("origin")
+    clone = repos.root / "clone"
+    repos.git(repos.root, "clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
+    worktree = repos.root / "worktree"
+    repos.git(clone, "worktree", "add", "--quiet", "--detach", str(worktree))
+
+    got = facts(worktree)
+
+    assert got.shallow is True
+    assert got.branch is None
+    assert got.sha == repos.git(origin, "rev-parse", "HEAD")
 
 
 def test_origin_credentials_are_stripped(repos: Repos) -> None:
@@ -151,6 +297,17 @@ def test_ssh_origin_is_kept(repos: Repos) -> None:
     repos.git(repo, "remote", "add", "origin", "git@github.com:acme/app.git")
 
     assert facts(repo).remote_url == "git@github.com:acme/app.git"
+
+
+def test_origin_without_head_has_no_default_branch(repos: Repos) -> None:
+    repo = repos.make()
+    repos.git(repo, "remote", "add", "origin", "https://example.com/acme/app.git")
+    repos.git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+
+    got = facts(repo)
+
+    assert got.remote_url == "https://example.com/acme/app.git"
+    assert got.default_branch is None
 
 
 def test_origin_head_gives_default_branch(repos: Repos) -> None:
