@@ -4,10 +4,14 @@ The order is what makes a red run safe to re-run:
 
 1. Preflight, before the build: every registry is logged into with push scope, and
    every release tag that already exists is checked to hold this very revision.
-2. Release tags, all registries in parallel: docker pushes the image once under the
-   first release tag; every other tag is the same manifest bytes PUT under a new name
-   (no upload, identical digest). A release tag already holding this revision is left
-   alone ("already published"); one holding another revision is refused.
+2. Release tags: docker pushes the image to one registry, under the first release tag;
+   the other registries get a copy of what landed there, each blob read once and
+   streamed to all of them at the same time (the engine compresses once, not once per
+   registry, and the digest is the same everywhere by construction). With
+   `publish.upload: each`, the engine pushes to every registry instead, in parallel.
+   Every other tag is the same manifest bytes PUT under a new name (no upload). A
+   release tag already holding this revision is left alone ("already published"); one
+   holding another revision is refused.
 3. Floating tags (latest, X, X.Y, branches), only once every registry holds the
    release, and never backwards: a tag that points at a newer version stays put.
 
@@ -16,10 +20,14 @@ The registry results say exactly which tag landed where, and why any did not.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -53,6 +61,7 @@ Upload = Callable[["_Landing"], Manifest]  # puts the image into a registry, ret
 DockerLogin = Callable[[str], Credentials | None]  # host -> what `docker login` stored
 
 _MAX_PARALLEL = 8
+_TEE_DEPTH = 64  # chunks (64 KiB) queued per target while copying one blob to several
 _TAG_PAGE = 1000  # tags per listing request (registries may return fewer, with a next link)
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
@@ -313,6 +322,7 @@ class _Landing:
     client: RegistryClient
     credentials: Credentials | None = None
     source: Manifest | None = None
+    to_write: list[str] = field(default_factory=list)  # release tags this run writes
     pushed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     error: PublishError | None = None
@@ -327,8 +337,10 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
             upload: Upload | None = None) -> tuple[RegistryResult, ...]:
     """Release tags everywhere, then floating tags everywhere; see the module docstring.
 
-    The image gets into each registry by a docker push of the first release tag, or,
-    with `upload` (promote, merge), by copying a manifest already in some registry.
+    The image gets into the registries by a docker push of the first release tag to one
+    of them and a copy from there to the others (or a docker push to each, with
+    `publish.upload: each`), or, with `upload` (promote, merge), by copying a manifest
+    already in some registry.
     """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
@@ -344,8 +356,11 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     try:
         workers = min(_MAX_PARALLEL, len(landings) or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda landing: _release(landing, settings, release, engine, log,
-                                                   policy, sleep, upload), landings))
+            list(pool.map(lambda landing: _prepare(landing, settings, release), landings))
+            if upload is None and engine is not None and settings.publishing.upload == "once":
+                _push_once(landings, engine, connect, log, policy, sleep)
+            list(pool.map(lambda landing: _land(landing, release, engine, log, policy, sleep,
+                                                upload), landings))
             if all(landing.error is None for landing in landings):
                 list(pool.map(lambda landing: _floating(landing, settings, release, log),
                               landings))
@@ -355,8 +370,8 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     return tuple(_result(landing, release) for landing in landings)
 
 
-def _release(landing: _Landing, settings: Target, release: Release, engine: Pusher | None,
-             log: Log, policy: RetryPolicy, sleep: Sleep, upload: Upload | None) -> None:
+def _prepare(landing: _Landing, settings: Target, release: Release) -> None:
+    """Which release tags this registry needs; refuse one that holds another revision."""
     name = parse_image(landing.image)
     client = landing.client
     if landing.error is not None:
@@ -377,25 +392,87 @@ def _release(landing: _Landing, settings: Target, release: Release, engine: Push
                 f"{name.reference(other[0])} already exists, built from revision "
                 f"{(theirs or 'unknown')[:12]}; refusing to rewrite a release tag",
                 hint="release a new version, or run with --force to overwrite it")
-        to_write = [t for t in release.release_tags if t not in existing or t in other]
+        landing.to_write = [t for t in release.release_tags if t not in existing or t in other]
         for tag in release.release_tags:
-            if tag not in to_write:
+            if tag not in landing.to_write:
                 landing.skipped.append((tag, "already published: it holds this revision"))
-        if to_write and upload is not None:
+    except PublishError as exc:
+        landing.error = exc
+
+
+def _push_once(landings: Sequence[_Landing], engine: Pusher, connect: Connect, log: Log,
+               policy: RetryPolicy, sleep: Sleep) -> None:
+    """The engine pushes to one registry; the others that need the image copy it from there.
+
+    Only worth it with two or more registries to fill. When the push to the first fails,
+    the next registry is tried as the source (a registry down must not stop the others).
+    """
+    waiting = [landing for landing in landings if landing.error is None and landing.to_write]
+    if len(waiting) < 2:
+        return
+    origin = None
+    for landing in waiting:
+        try:
+            _engine_push(landing, engine, log, policy, sleep)
+        except PublishError as exc:
+            landing.error = exc
+            continue
+        origin = landing
+        break
+    others = [landing for landing in waiting if landing is not origin and landing.error is None]
+    if origin is None or origin.source is None or not others:
+        return
+    name = parse_image(origin.image)
+    targets = [(landing.client, parse_image(landing.image).path) for landing in others]
+    log(f"copying {origin.source.digest[:19]} from {origin.image} to "
+        + ", ".join(landing.image for landing in others))
+    with connect(name.host, origin.credentials) as source:
+        problems = copy_to_many(source, name.path, origin.source, targets, policy=policy,
+                                sleep=sleep, log=log)
+    for landing, problem in zip(others, problems, strict=True):
+        if problem is None:
+            landing.source = origin.source
+        else:
+            landing.error = problem
+
+
+def _engine_push(landing: _Landing, engine: Pusher, log: Log, policy: RetryPolicy,
+                 sleep: Sleep) -> None:
+    """docker push of the first release tag this registry needs; sets `landing.source`."""
+    name = parse_image(landing.image)
+    tag = landing.to_write[0]
+    log(f"pushing {name.reference(tag)}")
+    digest = _push(engine, landing.image, tag, landing.credentials, log, policy, sleep)
+    landing.pushed.append(tag)
+    landing.source = landing.client.get_manifest(name.path, digest)
+    if landing.source is None:
+        raise RegistryError(name.host, f"{name.path} has no manifest for what was just "
+                            "pushed", hint="the registry lost the push; run again")
+
+
+def _land(landing: _Landing, release: Release, engine: Pusher | None, log: Log,
+          policy: RetryPolicy, sleep: Sleep, upload: Upload | None) -> None:
+    """Get the image into this registry unless it is there already, then its release tags."""
+    name = parse_image(landing.image)
+    client = landing.client
+    if landing.error is not None:
+        return
+    try:
+        if landing.source is not None:
+            pass  # pushed or copied by _push_once
+        elif landing.to_write and upload is not None:
             landing.source = upload(landing)
-        elif to_write and engine is not None:
-            log(f"pushing {name.reference(to_write[0])}")
-            digest = _push(engine, landing.image, to_write[0], landing.credentials, log,
-                           policy, sleep)
-            landing.pushed.append(to_write[0])
-            landing.source = client.get_manifest(name.path, digest)
-            to_write = to_write[1:]
+        elif landing.to_write and engine is not None:
+            _engine_push(landing, engine, log, policy, sleep)
         else:
             landing.source = client.get_manifest(name.path, release.release_tags[0])
         if landing.source is None:
-            raise RegistryError(name.host, f"{name.path} has no manifest for what was "
-                                "just pushed", hint="the registry lost the push; run again")
-        for tag in to_write:
+            raise RegistryError(name.host, f"{name.path} has no manifest for "
+                                f"{release.release_tags[0]}", hint="the registry lost the "
+                                "push; run again")
+        for tag in landing.to_write:
+            if tag in landing.pushed:
+                continue
             log(f"tagging {name.reference(tag)} (same manifest, no upload)")
             client.put_manifest(name.path, tag, landing.source)
             landing.pushed.append(tag)
@@ -510,11 +587,25 @@ def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
 def _copy_blob(source: RegistryClient, source_path: str, target: RegistryClient,
                target_path: str, digest: str, policy: RetryPolicy, sleep: Sleep,
                log: Log) -> None:
-    if target.blob_exists(target_path, digest):
+    if not _lacks_blob(source, source_path, target, target_path, digest, log):
         return
+    _stream_blob(source, source_path, target, target_path, digest, policy, sleep, log)
+
+
+def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient,
+                target_path: str, digest: str, log: Log) -> bool:
+    """False when the target has the blob already, or got it by a mount (same registry)."""
+    if target.blob_exists(target_path, digest):
+        return False
     if source.host == target.host and target.mount_blob(target_path, digest, source_path):
         log(f"mounted {digest[:19]} from {source_path} into {target_path}")
-        return
+        return False
+    return True
+
+
+def _stream_blob(source: RegistryClient, source_path: str, target: RegistryClient,
+                 target_path: str, digest: str, policy: RetryPolicy, sleep: Sleep,
+                 log: Log) -> None:
     attempt = 0
     while True:  # a streamed body cannot be re-sent: retry the whole blob
         attempt += 1
@@ -528,6 +619,118 @@ def _copy_blob(source: RegistryClient, source_path: str, target: RegistryClient,
             continue
         log(f"copied {digest[:19]} to {target.host}/{target_path}")
         return
+
+
+def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
+                 targets: Sequence[tuple[RegistryClient, str]], *, policy: RetryPolicy,
+                 sleep: Sleep = time.sleep, log: Log = _quiet) -> list[PublishError | None]:
+    """`copy_manifest` to several (client, repository) targets; the problem per target.
+
+    Each blob that two or more targets lack is read from the source once and streamed
+    to all of them at the same time. A target whose upload fails gets the blob again
+    on its own, with retries; a target that fails does not hold up the others.
+    """
+    problems: list[PublishError | None] = [None] * len(targets)
+    if manifest.is_index:  # multi-platform: child by child, target by target
+        for index, (target, path) in enumerate(targets):
+            try:
+                copy_manifest(source, source_path, manifest, target, path, policy=policy,
+                              sleep=sleep, log=log)
+            except PublishError as exc:
+                problems[index] = exc
+        return problems
+
+    def each(indexes: Iterable[int], work: Callable[[RegistryClient, str], object],
+             ) -> list[int]:
+        """Run `work` on every target still healthy; the indexes where it returned true."""
+        chosen = []
+        for index in indexes:
+            if problems[index] is not None:
+                continue
+            target, path = targets[index]
+            try:
+                if work(target, path):
+                    chosen.append(index)
+            except PublishError as exc:
+                problems[index] = exc
+        return chosen
+
+    everyone = range(len(targets))
+    live = each(everyone, lambda target, path: target.head_manifest(path, manifest.digest)
+                is None)
+    data = manifest.json()
+    for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
+        digest = str(blob.get("digest") or "")
+        if not digest or blob.get("urls"):  # foreign layers stay remote
+            continue
+        lacking = each(live, functools.partial(_lacks_blob, source, source_path,
+                                               digest=digest, log=log))
+        landed = (_tee_blob(source, source_path, digest, [targets[i] for i in lacking], log)
+                  if len(lacking) > 1 else [False] * len(lacking))
+        each([i for i, ok in zip(lacking, landed, strict=True) if not ok],
+             functools.partial(_stream_blob, source, source_path, digest=digest,
+                               policy=policy, sleep=sleep, log=log))
+    each(live, lambda target, path: target.put_manifest(path, manifest.digest, manifest))
+    return problems
+
+
+def _tee_blob(source: RegistryClient, source_path: str, digest: str,
+              targets: Sequence[tuple[RegistryClient, str]], log: Log) -> list[bool]:
+    """Stream one blob from the source to every target at once; which uploads landed.
+
+    One reader, one uploading thread per target, a small queue between them (memory
+    stays flat whatever the blob's size). A target that fails drops out without
+    stopping the others; if the source breaks off, every upload counts as failed (the
+    registries refuse a truncated blob by its digest anyway) and is retried alone.
+    """
+    feeds: list[queue.Queue[bytes | None]] = [queue.Queue(maxsize=_TEE_DEPTH) for _ in targets]
+    ended = [threading.Event() for _ in targets]
+    landed = [False] * len(targets)
+
+    def upload(index: int) -> None:
+        target, path = targets[index]
+
+        def chunks() -> Iterator[bytes]:
+            while (chunk := feeds[index].get()) is not None:
+                yield chunk
+
+        try:
+            target.upload_blob(path, digest, chunks())
+            landed[index] = True
+        except PublishError:
+            pass  # retried alone by the caller
+        finally:
+            ended[index].set()
+
+    def offer(index: int, chunk: bytes | None) -> None:
+        while not ended[index].is_set():
+            with contextlib.suppress(queue.Full):
+                feeds[index].put(chunk, timeout=0.05)
+                return
+
+    uploaders = [threading.Thread(target=upload, args=(index,), daemon=True,
+                                  name=f"dockyard-copy-{index}") for index in range(len(targets))]
+    for thread in uploaders:
+        thread.start()
+    broken = False
+    try:
+        with source.open_blob(source_path, digest) as stream:
+            for chunk in stream:
+                if all(event.is_set() for event in ended):
+                    break
+                for index in range(len(targets)):
+                    offer(index, chunk)
+    except PublishError:
+        broken = True
+    finally:
+        for index in range(len(targets)):
+            offer(index, None)
+        for thread in uploaders:
+            thread.join()
+    if broken:
+        return [False] * len(targets)
+    log(f"copied {digest[:19]} to " + ", ".join(f"{t.host}/{p}" for t, p in targets))
+    return landed
 
 
 def _copier(settings: Target, connect: Connect, sources: Sequence[tuple[str, Manifest]],

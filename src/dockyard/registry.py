@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from dockyard import __version__
 from dockyard.errors import PublishError
 from dockyard.names import DOCKER_HUB
 from dockyard.secrets import Secret
@@ -214,6 +215,7 @@ class RegistryClient:
         if self._own_session:
             # Loopback registries are never reached through an HTTP(S)_PROXY.
             self._http.trust_env = not self.url.startswith("http://")
+            self._http.headers["User-Agent"] = f"Dockyard/{__version__}"
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
@@ -412,7 +414,16 @@ class RegistryClient:
         with self._request("GET", f"/v2/{repository}/blobs/{digest}",
                            (pull_scope(repository),), stream=True) as response:
             self._expect(response, (200,), f"cannot read blob {digest} from {repository}")
-            yield response.iter_content(_CHUNK)
+            yield self._chunks(response, digest)
+
+    def _chunks(self, response: requests.Response, digest: str) -> Iterator[bytes]:
+        try:
+            yield from response.iter_content(_CHUNK)
+        except requests.RequestException as exc:  # the connection broke off mid-blob
+            raise RegistryError(self.host, f"reading blob {digest[:19]} broke off "
+                                f"({type(exc).__name__})", transient=True,
+                                hint="run again; the registry or the network is unsteady") \
+                from None
 
     def require_repository(self, repository: str) -> None:
         """Fail unless `repository` exists; for registries that do not create on push (ECR)."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from dockyard.payloads import EVENTS, FORMATS
 
+UPLOADS = ("once", "each")  # publish.upload
+
 _STRING = {"type": "string"}
 _SECRET = {"type": "string", "writeOnly": True}
 _STRING_LIST = {"type": "array", "items": _STRING}
@@ -132,8 +134,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "push": {"description": "Push to the registries (false: build and tag only).",
                  "type": "boolean"},
         "publish": {
-            "description": "How registries are retried: transient failures (connection "
-            "errors, 5xx, 429) only, with capped exponential backoff and jitter.",
+            "description": "How the image reaches the registries, and how they are retried: "
+            "transient failures (connection errors, 5xx, 429) only, with capped exponential "
+            "backoff and jitter.",
             "type": "object",
             "additionalProperties": False,
             "properties": {
@@ -145,6 +148,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                         "(default 30).", "type": "number"},
                 "timeout_seconds": {"description": "Per registry request (default 60).",
                                     "type": "number"},
+                "upload": {"description": "How the image gets into the registries. `once` "
+                           "(default): the engine pushes it to the first registry that needs "
+                           "it, and the others get a copy from there, each blob read once "
+                           "and streamed to all of them at the same time (one compression "
+                           "instead of one per registry; the same digest everywhere). "
+                           "`each`: the engine pushes to every registry, in parallel.",
+                           "type": "string", "enum": list(UPLOADS)},
             },
         },
     },

@@ -20,7 +20,7 @@ from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
-from dockyard.schema import CONFIG_SCHEMA, did_you_mean, join, validate
+from dockyard.schema import CONFIG_SCHEMA, UPLOADS, did_you_mean, join, validate
 from dockyard.secrets import Secret
 
 DEFAULT_CONFIG = "dockyard.yml"
@@ -67,12 +67,15 @@ class Webhook:
 
 @dataclass(frozen=True)
 class Publishing:
-    """How patiently registries are retried (the `publish:` section)."""
+    """How the image reaches the registries, how patiently they are retried (`publish:`)."""
 
     retries: int = 4  # attempts after the first, for transient failures only
     backoff_seconds: float = 1.0  # the first delay; doubled per attempt, with jitter
     max_backoff_seconds: float = 30.0
     timeout_seconds: float = 60.0  # per registry request
+    # "once": the engine pushes to one registry, the others copy from it; "each": the
+    # engine pushes to every registry
+    upload: str = "once"
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,11 @@ def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publ
         max_backoff_seconds=float(raw.get("max_backoff_seconds",
                                           defaults.max_backoff_seconds)),
         timeout_seconds=float(raw.get("timeout_seconds", defaults.timeout_seconds)),
+        upload=str(raw.get("upload", defaults.upload)),
     )
+    if publishing.upload not in UPLOADS:
+        problems.append(("publish.upload", f"must be {' or '.join(UPLOADS)}, not "
+                         f"'{publishing.upload}'"))
     if not 0 <= publishing.retries <= 20:
         problems.append(("publish.retries", "must be between 0 and 20"))
     for key in ("backoff_seconds", "max_backoff_seconds", "timeout_seconds"):

@@ -55,6 +55,7 @@ class Seen:
     status: int | None  # None when the connection was dropped
     body_bytes: int
     authorization: str = ""
+    user_agent: str = ""
 
 
 @dataclass
@@ -202,7 +203,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             split = urlsplit(self.path)
             body = self._body()
             seen = Seen(self.command, split.path, split.query, None, len(body),
-                        self.headers.get("Authorization", ""))
+                        self.headers.get("Authorization", ""),
+                        self.headers.get("User-Agent", ""))
             fault = proxy._take_fault(self.command, split.path)
             if fault is not None and fault.status is None:
                 proxy._record(seen)

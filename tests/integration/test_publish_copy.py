@@ -1,0 +1,194 @@
+"""Several registries: the engine pushes once, the others get a copy read once.
+
+Each registry here is a real `docker-registry` behind a counting proxy, so the tests
+see who sent what: the engine (User-Agent docker/...) or Dockyard's own client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cli import Outcome, run_cli
+from support.proxy import FaultProxy, Seen
+from support.registry import Registry, RegistryFactory
+
+FAST_RETRIES = "publish: {retries: 3, backoff_seconds: 0.01, max_backoff_seconds: 0.05}\n"
+RULES = """\
+tags:
+  - type=semver,pattern={{version}}
+  - type=semver,pattern={{major}}.{{minor}}
+  - type=semver,pattern={{major}}
+"""
+LAYER_BYTES = 6 * 1024 * 1024  # more than the copy's per-target queue holds (4 MiB)
+
+
+def dockyard(repo: Path, *args: str) -> Outcome:
+    return run_cli(repo, "run", "--format", "json", *args)
+
+
+def configure(repo: Path, *images: str, publish: str = FAST_RETRIES) -> None:
+    lines = "images:\n" + "".join(f"  - {image}\n" for image in images)
+    (repo / "dockyard.yml").write_text(lines + RULES + textwrap.dedent(publish))
+
+
+@pytest.fixture
+def project(git_repo: Callable[..., Path]) -> Callable[[str], Path]:
+    """A repository tagged v`version` whose image has two big, incompressible layers."""
+
+    def make(version: str) -> Path:
+        return git_repo({"Dockerfile": "FROM scratch\nCOPY a.bin /a.bin\nCOPY b.bin /b.bin\n",
+                         "a.bin": os.urandom(LAYER_BYTES), "b.bin": os.urandom(1024 * 1024)},
+                        tags=(f"v{version}",))
+
+    return make
+
+
+@pytest.fixture
+def proxies(registry_factory: RegistryFactory) -> Iterator[list[FaultProxy]]:
+    """Three registries of their own, each behind a proxy."""
+    made = [FaultProxy(registry_factory().host) for _ in range(3)]
+    yield made
+    for proxy in made:
+        proxy.close()
+
+
+def by_engine(seen: Seen) -> bool:
+    return seen.user_agent.startswith("docker/")
+
+
+def blob_writes(proxy: FaultProxy) -> list[Seen]:
+    """The requests that carry blob bytes (the engine PATCHes, Dockyard PUTs)."""
+    return [s for s in proxy.seen if "/blobs/uploads/" in s.path and s.method in ("PATCH", "PUT")
+            and s.body_bytes]
+
+
+def verify_pull(host: str, name: str, digest: str, tmp_path: Path) -> None:
+    """skopeo downloads every blob of `name@digest` and checks each one's digest."""
+    assert shutil.which("skopeo"), "scripts/setup installs skopeo"
+    target = tmp_path / f"pulled-{host.replace(':', '-')}"
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                    f"docker://{host}/{name}@{digest}", f"dir:{target}"],
+                   check=True, capture_output=True, timeout=120)
+    assert (target / "manifest.json").exists()
+
+
+def test_the_engine_pushes_once_and_each_blob_is_read_once_for_all_other_registries(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy], tmp_path: Path,
+) -> None:
+    repo = project("7.1.0")
+    images = [f"{proxy.host}/copy/app" for proxy in proxies]
+    configure(repo, *images)
+    outcome = dockyard(repo)
+    assert outcome.code == 0, outcome.stderr
+    digest = outcome.json["digest"]
+    for image in images:
+        entry = outcome.entry(image)
+        assert entry["status"] == "pushed"
+        assert entry["digest"] == digest
+        assert entry["pushed"] == ["7.1.0", "7.1", "7", "latest"]
+
+    origin, *others = proxies
+    engine_bytes = sum(s.body_bytes for s in blob_writes(origin) if by_engine(s))
+    assert engine_bytes > LAYER_BYTES  # the engine uploaded the layers there
+    blobs = origin.count("HEAD", "/blobs/sha256:")  # the engine checks each blob once
+    assert origin.count("GET", "/blobs/sha256:") == 3  # config + 2 layers, read once each
+    for proxy in others:
+        assert not [s for s in proxy.seen if by_engine(s)], "the engine talked to a copy"
+        writes = blob_writes(proxy)
+        assert len(writes) == 3  # each blob written once, by Dockyard
+        assert sum(s.body_bytes for s in writes) == engine_bytes  # the same bytes
+        assert all(s.user_agent.startswith("Dockyard/") for s in writes)
+    assert blobs >= 3
+    for proxy in proxies:
+        verify_pull(proxy.upstream, "copy/app", digest, tmp_path)
+    assert "copying " in outcome.stderr
+
+
+def test_a_copy_that_fails_half_way_is_sent_again_to_that_registry_alone(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy], tmp_path: Path,
+) -> None:
+    repo = project("7.2.0")
+    images = [f"{proxy.host}/copy/flaky" for proxy in proxies]
+    configure(repo, *images)
+    _, flaky, steady = proxies
+    dropped = flaky.drop(r"/blobs/uploads/.+", method="PUT", times=1)  # the big layer's body
+    outcome = dockyard(repo)
+    assert outcome.code == 0, outcome.stderr
+    assert dropped.hits == 1
+    digest = outcome.json["digest"]
+    assert {outcome.entry(image)["digest"] for image in images} == {digest}
+    assert len(blob_writes(steady)) == 3  # not held up, not sent anything twice
+    assert len([s for s in flaky.seen if s.method == "PUT" and "/blobs/uploads/" in s.path]) \
+        == 4  # 3 blobs, one of them twice
+    verify_pull(flaky.upstream, "copy/flaky", digest, tmp_path)
+
+
+def test_a_source_that_breaks_off_is_read_again_for_each_registry(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy], tmp_path: Path,
+) -> None:
+    repo = project("7.3.0")
+    images = [f"{proxy.host}/copy/source" for proxy in proxies]
+    configure(repo, *images)
+    origin = proxies[0]
+    # 4 drops use up the first read's retries (3): the shared read fails, then each
+    # registry reads the blob again on its own
+    broken = origin.drop(r"/blobs/sha256:", method="GET", times=4)
+    outcome = dockyard(repo)
+    assert outcome.code == 0, outcome.stderr
+    assert broken.hits == 4
+    digest = outcome.json["digest"]
+    for proxy, image in zip(proxies, images, strict=True):
+        assert outcome.entry(image)["digest"] == digest
+        verify_pull(proxy.upstream, "copy/source", digest, tmp_path)
+
+
+def test_when_the_first_registry_fails_the_next_one_is_pushed_to_and_nothing_floats(
+    project: Callable[[str], Path], base_image: str, registry: Registry,
+    proxies: list[FaultProxy],
+) -> None:
+    repo = project("7.4.0")
+    broken, healthy = f"{proxies[0].host}/copy/down", f"{registry.host}/copy/down"
+    configure(repo, broken, healthy)
+    proxies[0].fail("/manifests/", 503, times=None, method="PUT")  # up for preflight only
+    outcome = dockyard(repo)
+    assert outcome.code == 1
+    assert outcome.entry(broken)["status"] == "failed"
+    good = outcome.entry(healthy)
+    assert good["status"] == "partial"
+    assert good["pushed"] == ["7.4.0"]
+    assert registry.tags("copy/down") == ["7.4.0"]
+    assert set(outcome.skipped(healthy)) == {"7.4", "7", "latest"}
+
+
+def test_upload_each_makes_the_engine_push_to_every_registry(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy],
+) -> None:
+    repo = project("7.5.0")
+    images = [f"{proxy.host}/copy/each" for proxy in proxies[:2]]
+    configure(repo, *images, publish="publish: {upload: each, retries: 1}\n")
+    outcome = dockyard(repo)
+    assert outcome.code == 0, outcome.stderr
+    for proxy in proxies[:2]:
+        writes = blob_writes(proxy)
+        assert writes and all(by_engine(s) for s in writes)
+        assert proxy.count("GET", "/blobs/sha256:") == 0
+    assert len({outcome.entry(image)["digest"] for image in images}) == 1
+
+
+def test_an_unknown_upload_mode_is_a_config_error_and_nothing_is_pushed(
+    project: Callable[[str], Path], proxies: list[FaultProxy],
+) -> None:
+    repo = project("7.6.0")
+    configure(repo, f"{proxies[0].host}/copy/bad", publish="publish: {upload: twice}\n")
+    outcome = dockyard(repo)
+    assert outcome.code == 2
+    assert "publish.upload" in outcome.stderr and "once or each" in outcome.stderr
+    assert "twice" in outcome.stderr
+    assert proxies[0].seen == []
