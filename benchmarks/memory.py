@@ -5,9 +5,10 @@ Not a test: run it by hand (or through benchmarks/run_all.py).
     python3 benchmarks/memory.py [--sizes 100,500] [--layer-mb 100]
 
 For each image size (random, incompressible layers of at most --layer-mb MB, FROM scratch):
-`dockyard run` builds it and pushes it to registry A (one tag), then
-`dockyard promote A/...:1.2.3 B/...:1.2.3` copies it to registry B: a cross-registry
-promote streams every blob from A to B through Dockyard. Peak RSS is the child's
+`dockyard run` builds it and pushes it to registries A, B and C (one tag): the engine
+pushes to A, and Dockyard streams every blob from A to B and C at once. Then
+`dockyard promote A/...:1.2.3 D/...:1.2.3` copies it to registry D: a cross-registry
+promote streams every blob from A to D through Dockyard. Peak RSS is the child's
 ru_maxrss (wait4), i.e. the kernel's VmHWM of that process. Flat in image size, under
 150 MB, is the target.
 """
@@ -55,16 +56,20 @@ def one_size(workdir: Path, registries: Registries, size: int, layer_mb: int) ->
     project = workdir / f"project-{size}"
     make_project(project, layers, env, seed=size)
     source, target = registries.start(), registries.start()
+    copies = [registries.start(), registries.start()]
     image = f"{source.host}/mem{size}/app"
-    refs = [f"{image}:1.2.3", f"{image}:latest"]  # flavor latest=auto adds `latest`
+    images = [image, *(f"{copy.host}/mem{size}/app" for copy in copies)]
+    refs = [f"{name}:{tag}" for name in images for tag in ("1.2.3", "latest")]  # latest=auto
     try:
-        write_config(project, [image], TAGS)
-        log(f"{size} MB: dockyard run (build + push to {source.host})")
+        write_config(project, images, TAGS)
+        log(f"{size} MB: dockyard run (build + push to {', '.join(images)})")
         run = measure([*dockyard_command(), "run", "--format", "json", "--output",
                        "record.json"], cwd=project, env=env)
         if run.returncode != 0:
             raise RuntimeError(f"run failed: {run.stderr[-2000:]}")
         record = json.loads((project / "record.json").read_text())
+        if len({entry["digest"] for entry in record["registries"]}) != 1:
+            raise RuntimeError("run did not land the same digest on every registry")
         log(f"{size} MB: dockyard promote to {target.host}")
         promote = measure([*dockyard_command(), "promote", f"{image}:1.2.3",
                            f"{target.host}/mem{size}/app:1.2.3"], cwd=workdir, env=env)
@@ -82,8 +87,8 @@ def one_size(workdir: Path, registries: Registries, size: int, layer_mb: int) ->
                 "promote_rss_mb": promote.max_rss_kb / 1024,
                 "promote_seconds": promote.seconds, "target_stored_mb": stored / 1e6}
     finally:
-        registries.stop(source)
-        registries.stop(target)
+        for registry in (source, target, *copies):
+            registries.stop(registry)
         untag(refs)
         shutil.rmtree(project, ignore_errors=True)
 
@@ -107,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    out = ["| image | `dockyard run` peak RSS | run wall s (build + push) | "
+    out = ["| image | `dockyard run` (3 registries) peak RSS | run wall s (build + push) | "
            "`dockyard promote` peak RSS | promote wall s | bytes stored on target |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
