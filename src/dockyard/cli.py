@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +20,6 @@ from dockyard.ci import outputs as ci_outputs
 from dockyard.ci.inputs import read_inputs
 from dockyard.context import Context, resolve_context
 from dockyard.errors import DockyardError, InputError
-from dockyard.progress import NORMAL, QUIET, VERBOSE, Reporter, choose_mode
 from dockyard.settings import (
     DEFAULT_CONFIG,
     Overrides,
@@ -146,6 +144,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         out.say("interrupted")
         return 130
     except Exception:  # noqa: BLE001 -- the boundary: anything else is our bug
+        import traceback
+
         out.say(traceback.format_exc().rstrip())
         out.say(f"internal error: this is a bug in Dockyard {__version__}. Please report it at "
                 f"{ISSUES_URL} with the lines above.")
@@ -185,6 +185,7 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     settings, context = _prepare(args, env, out)
     from dockyard import pipeline
     from dockyard.engine import Engine  # imports docker: only when an engine is needed
+    from dockyard.progress import NORMAL, QUIET, VERBOSE, Reporter, choose_mode
 
     verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
     reporter = Reporter(out.stderr, mode=choose_mode(env, out.stderr), verbosity=verbosity)

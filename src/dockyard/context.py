@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import semver
+from typing import TYPE_CHECKING, Any
 
 from dockyard.ci import Facts, github, gitlab, jenkins, repository_of, web_url
 from dockyard.errors import ContextError
 from dockyard.git import GitFacts, NoGit, read_git
+
+if TYPE_CHECKING:
+    import semver
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def choose_tag(tags: Sequence[str]) -> str | None:
 
 
 def _semver(tag: str) -> semver.Version | None:
+    import semver  # only when HEAD carries tags
+
     try:
         return semver.Version.parse(tag.removeprefix("v"))
     except ValueError:

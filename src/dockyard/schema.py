@@ -7,7 +7,6 @@ in `validate`; `dockyard schema` can print it for yaml-language-server. Fields m
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -182,6 +181,8 @@ def type_name(value: object) -> str:
 
 
 def did_you_mean(word: str, choices: Mapping[str, object] | list[str]) -> str:
+    import difflib  # for mistakes only
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

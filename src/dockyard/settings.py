@@ -11,10 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
@@ -22,6 +20,9 @@ from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
 from dockyard.schema import CONFIG_SCHEMA, UPLOADS, did_you_mean, join, validate
 from dockyard.secrets import Secret
+
+if TYPE_CHECKING:
+    import yaml
 
 DEFAULT_CONFIG = "dockyard.yml"
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
@@ -181,6 +182,8 @@ def default_settings(
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """Parse YAML and remember the line of every key path."""
+    import yaml  # only when there is a file to read: importing it takes ~20 ms
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -203,6 +206,8 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
 
 
 def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    import yaml
+
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:

@@ -55,20 +55,20 @@ What Dockyard adds (docs/tagging.md has the user's view):
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import semver
+from typing import TYPE_CHECKING
 
 from dockyard.context import Context, unshallow_fix
 from dockyard.errors import InputError
 from dockyard.moment import format_moment
+
+if TYPE_CHECKING:
+    import semver
 
 __all__ = [
     "DEFAULT_PRIORITIES",
@@ -456,6 +456,8 @@ def _check_sha(attrs: dict[str, str]) -> list[str]:
 
 
 def _did_you_mean(word: str, choices: Sequence[str] | Mapping[str, object]) -> str:
+    import difflib  # for mistakes only
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -782,6 +784,8 @@ def _date_helper(when: datetime) -> Callable[[_Expression], str]:
 def _zone(name: str) -> tzinfo:
     if name == "UTC":
         return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # for rules naming a time zone only
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -871,6 +875,8 @@ _MAX_SAFE_INTEGER = 2**53 - 1
 
 def _parse_semver(text: str) -> semver.Version | None:
     """node-semver's valid(): strict SemVer 2.0 with an optional leading `v`."""
+    import semver  # only rules that read a version need it: most branch builds do not
+
     candidate = text.strip()
     if len(candidate) > 256:
         return None

@@ -136,3 +136,52 @@ def test_a_bug_exits_3_with_how_to_report_and_no_secret(
     assert "internal error: this is a bug in Dockyard" in err
     assert "RuntimeError" in err
     assert "bug-secret-4471" not in err + out
+
+
+# What `plan` must not load: the engine and HTTP stacks, GitPython, and what only other
+# commands, CI platforms or rare rules use. A fresh interpreter runs the CLI, so the
+# modules it loads are the ones `plan` needs (start-up's own are left out).
+_NEVER_FOR_PLAN = {
+    "git", "docker", "requests", "urllib3", "rich", "uuid", "traceback", "logging",
+    "concurrent", "zoneinfo", "difflib",
+    "dockyard.engine", "dockyard.publish", "dockyard.registry", "dockyard.webhooks",
+    "dockyard.pipeline", "dockyard.progress",
+}
+_LOADED_BY_PLAN = """\
+import io, json, sys
+before = set(sys.modules)
+from dockyard.cli import main
+code = main(["-C", sys.argv[1], "plan", "--format", "json"], stdout=io.StringIO())
+print(json.dumps({"code": code, "loaded": sorted(set(sys.modules) - before)}))
+"""
+
+
+def _loaded_by_plan(repo: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _LOADED_BY_PLAN, str(repo)],
+                          capture_output=True, text=True, check=True, timeout=60)
+    result = json.loads(done.stdout)
+    assert result["code"] == 0, done.stderr
+    return {name for name in result["loaded"] if not name.startswith("_")}
+
+
+def test_plan_of_a_release_loads_no_engine_http_or_gitpython(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo(tags=("v1.2.3",))
+    (repo / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app]\ntags:\n  - type=semver,pattern={{version}}\n")
+
+    loaded = _loaded_by_plan(repo)
+
+    assert {"dockyard.plan", "yaml", "semver"} <= loaded  # the check sees what it should
+    assert loaded.isdisjoint(_NEVER_FOR_PLAN), loaded & _NEVER_FOR_PLAN
+
+
+def test_plan_of_a_branch_without_config_loads_no_yaml_or_semver(
+    git_repo: Callable[..., Path],
+) -> None:
+    loaded = _loaded_by_plan(git_repo(branch="feature/x"))
+
+    assert "dockyard.plan" in loaded
+    assert loaded.isdisjoint({*_NEVER_FOR_PLAN, "yaml", "semver"}), (
+        loaded & {*_NEVER_FOR_PLAN, "yaml", "semver"})

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dockyard.errors import ConfigError
 
 _LINES = {"DOCKYARD_IMAGES": "images", "DOCKYARD_TAGS": "tags", "DOCKYARD_FLAVOR": "flavor"}
@@ -173,6 +171,8 @@ def _nest(values: dict[str, Any], keys: list[str]) -> dict[str, Any]:
 
 def _yaml(text: str) -> tuple[Any, str | None]:
     """Parse YAML; the problem names a line but never quotes it (it may hold a secret)."""
+    import yaml  # only inputs that are YAML documents need it, and it takes ~20 ms
+
     try:
         return yaml.safe_load(text), None
     except yaml.YAMLError as exc:

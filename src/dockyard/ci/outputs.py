@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,11 +58,17 @@ class Reporter:
         """Hand the result on to later steps and show it on the run's page."""
 
 
+def _random_delimiter() -> str:
+    import uuid  # only GitHub's multi-line step outputs need it
+
+    return f"ghadelimiter_{uuid.uuid4()}"
+
+
 class GitHubReporter(Reporter):
     """Workflow commands on stderr (the runner reads both streams), files for the rest."""
 
     def __init__(self, env: Mapping[str, str], stream: TextIO,
-                 delimiter: Callable[[], str] = lambda: f"ghadelimiter_{uuid.uuid4()}") -> None:
+                 delimiter: Callable[[], str] = _random_delimiter) -> None:
         self._stream = stream
         self._output = value(env, "GITHUB_OUTPUT")
         self._summary = value(env, "GITHUB_STEP_SUMMARY")
