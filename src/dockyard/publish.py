@@ -21,6 +21,7 @@ The registry results say exactly which tag landed where, and why any did not.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import json
 import queue
@@ -577,19 +578,21 @@ def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
             copy_manifest(source, source_path, child, target, target_path, policy=policy,
                           sleep=sleep, log=log)
     else:
-        for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
-            if blob.get("digest") and not blob.get("urls"):  # foreign layers stay remote
-                _copy_blob(source, source_path, target, target_path, str(blob["digest"]),
-                           policy, sleep, log)
+        for digest, size in _blobs(data):
+            if _lacks_blob(source, source_path, target, target_path, digest, log):
+                _stream_blob(source, source_path, target, target_path, digest, size, policy,
+                             sleep, log)
     target.put_manifest(target_path, manifest.digest, manifest)
 
 
-def _copy_blob(source: RegistryClient, source_path: str, target: RegistryClient,
-               target_path: str, digest: str, policy: RetryPolicy, sleep: Sleep,
-               log: Log) -> None:
-    if not _lacks_blob(source, source_path, target, target_path, digest, log):
-        return
-    _stream_blob(source, source_path, target, target_path, digest, policy, sleep, log)
+def _blobs(data: Mapping[str, Any]) -> list[tuple[str, int | None]]:
+    """(digest, size) of an image manifest's config and layers; foreign layers stay remote."""
+    found = []
+    for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
+        if blob.get("digest") and not blob.get("urls"):
+            size = blob.get("size")
+            found.append((str(blob["digest"]), size if isinstance(size, int) else None))
+    return found
 
 
 def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient,
@@ -604,14 +607,14 @@ def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient
 
 
 def _stream_blob(source: RegistryClient, source_path: str, target: RegistryClient,
-                 target_path: str, digest: str, policy: RetryPolicy, sleep: Sleep,
-                 log: Log) -> None:
+                 target_path: str, digest: str, size: int | None, policy: RetryPolicy,
+                 sleep: Sleep, log: Log) -> None:
     attempt = 0
     while True:  # a streamed body cannot be re-sent: retry the whole blob
         attempt += 1
         try:
             with source.open_blob(source_path, digest) as chunks:
-                target.upload_blob(target_path, digest, chunks)
+                target.upload_blob(target_path, digest, chunks, size)
         except RegistryError as exc:
             if not exc.transient or attempt > policy.retries:
                 raise
@@ -659,22 +662,19 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
     live = each(everyone, lambda target, path: target.head_manifest(path, manifest.digest)
                 is None)
     data = manifest.json()
-    for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
-        digest = str(blob.get("digest") or "")
-        if not digest or blob.get("urls"):  # foreign layers stay remote
-            continue
+    for digest, size in _blobs(data):
         lacking = each(live, functools.partial(_lacks_blob, source, source_path,
                                                digest=digest, log=log))
-        landed = (_tee_blob(source, source_path, digest, [targets[i] for i in lacking], log)
-                  if len(lacking) > 1 else [False] * len(lacking))
+        landed = (_tee_blob(source, source_path, digest, size, [targets[i] for i in lacking],
+                            log) if len(lacking) > 1 else [False] * len(lacking))
         each([i for i, ok in zip(lacking, landed, strict=True) if not ok],
-             functools.partial(_stream_blob, source, source_path, digest=digest,
+             functools.partial(_stream_blob, source, source_path, digest=digest, size=size,
                                policy=policy, sleep=sleep, log=log))
     each(live, lambda target, path: target.put_manifest(path, manifest.digest, manifest))
     return problems
 
 
-def _tee_blob(source: RegistryClient, source_path: str, digest: str,
+def _tee_blob(source: RegistryClient, source_path: str, digest: str, size: int | None,
               targets: Sequence[tuple[RegistryClient, str]], log: Log) -> list[bool]:
     """Stream one blob from the source to every target at once; which uploads landed.
 
@@ -683,7 +683,7 @@ def _tee_blob(source: RegistryClient, source_path: str, digest: str,
     stopping the others; if the source breaks off, every upload counts as failed (the
     registries refuse a truncated blob by its digest anyway) and is retried alone.
     """
-    feeds: list[queue.Queue[bytes | None]] = [queue.Queue(maxsize=_TEE_DEPTH) for _ in targets]
+    feeds: list[queue.Queue[bytes | _Stop]] = [queue.Queue(maxsize=_TEE_DEPTH) for _ in targets]
     ended = [threading.Event() for _ in targets]
     landed = [False] * len(targets)
 
@@ -691,18 +691,24 @@ def _tee_blob(source: RegistryClient, source_path: str, digest: str,
         target, path = targets[index]
 
         def chunks() -> Iterator[bytes]:
-            while (chunk := feeds[index].get()) is not None:
-                yield chunk
+            while True:
+                item = feeds[index].get()
+                if item is _Stop.END:
+                    return
+                if item is _Stop.BROKEN:  # never end short: a sized PUT would wait for more
+                    raise RegistryError(source.host, f"reading {digest[:19]} broke off",
+                                        transient=True)
+                yield item
 
         try:
-            target.upload_blob(path, digest, chunks())
+            target.upload_blob(path, digest, chunks(), size)
             landed[index] = True
         except PublishError:
             pass  # retried alone by the caller
         finally:
             ended[index].set()
 
-    def offer(index: int, chunk: bytes | None) -> None:
+    def offer(index: int, chunk: bytes | _Stop) -> None:
         while not ended[index].is_set():
             with contextlib.suppress(queue.Full):
                 feeds[index].put(chunk, timeout=0.05)
@@ -712,7 +718,7 @@ def _tee_blob(source: RegistryClient, source_path: str, digest: str,
                                   name=f"dockyard-copy-{index}") for index in range(len(targets))]
     for thread in uploaders:
         thread.start()
-    broken = False
+    end = _Stop.BROKEN
     try:
         with source.open_blob(source_path, digest) as stream:
             for chunk in stream:
@@ -720,17 +726,25 @@ def _tee_blob(source: RegistryClient, source_path: str, digest: str,
                     break
                 for index in range(len(targets)):
                     offer(index, chunk)
+        end = _Stop.END
     except PublishError:
-        broken = True
+        pass  # every target gets the blob again on its own
     finally:
         for index in range(len(targets)):
-            offer(index, None)
+            offer(index, end)
         for thread in uploaders:
             thread.join()
-    if broken:
+    if end is _Stop.BROKEN:
         return [False] * len(targets)
     log(f"copied {digest[:19]} to " + ", ".join(f"{t.host}/{p}" for t, p in targets))
     return landed
+
+
+class _Stop(enum.Enum):
+    """What ends a copy's feed: the whole blob was read, or the read broke off."""
+
+    END = "end"
+    BROKEN = "broken"
 
 
 def _copier(settings: Target, connect: Connect, sources: Sequence[tuple[str, Manifest]],

@@ -392,19 +392,23 @@ class RegistryClient:
                 pass
         return False
 
-    def upload_blob(self, repository: str, digest: str, chunks: Iterable[bytes]) -> None:
-        """Upload a blob from an iterable of chunks, streamed (chunked transfer).
+    def upload_blob(self, repository: str, digest: str, chunks: Iterable[bytes],
+                    size: int | None = None) -> None:
+        """Upload a blob from an iterable of chunks, streamed, in one PUT.
 
-        The body can be read only once, so this is not retried here: a caller that wants
-        retries opens the source again (see publish.copy_manifest).
+        With `size` (the descriptor's), the PUT carries a Content-Length: the monolithic
+        upload every registry takes; without, chunked transfer encoding. The body can
+        be read only once, so this is not retried here: a caller that wants retries
+        opens the source again (see publish.copy_manifest).
         """
+        body: Iterable[bytes] = chunks if size is None else _Sized(chunks, size)
         scopes = (push_scope(repository),)
         with self._request("POST", f"/v2/{repository}/blobs/uploads/", scopes) as response:
             self._expect(response, (202,), f"cannot start an upload to {repository}")
             location = urljoin(self.url + "/", response.headers.get("Location", ""))
         separator = "&" if "?" in location else "?"
         with self._request("PUT", f"{location}{separator}digest={digest}", scopes,
-                           data=chunks, once=True,
+                           data=body, once=True,
                            headers={"Content-Type": "application/octet-stream"}) as response:
             self._expect(response, (201,), f"cannot upload blob {digest} to {repository}")
 
@@ -574,6 +578,20 @@ class RegistryClient:
             hint = "check the repository name in `images:`; some registries need it created " \
                    "first"
         raise RegistryError(self.host, f"{what}: {detail}", status=status, hint=hint)
+
+
+class _Sized:
+    """Chunks with a known total, so that requests sends a Content-Length, not chunked."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
 
 
 def _media_type(response: requests.Response) -> str:

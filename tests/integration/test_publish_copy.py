@@ -6,15 +6,27 @@ see who sent what: the engine (User-Agent docker/...) or Dockyard's own client.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from dockyard.publish import copy_to_many
+from dockyard.registry import (
+    DOCKER_MANIFEST,
+    Manifest,
+    RegistryClient,
+    RegistryError,
+    RetryPolicy,
+    digest_of,
+)
 from support.cli import Outcome, run_cli
 from support.proxy import FaultProxy, Seen
 from support.registry import Registry, RegistryFactory
@@ -105,6 +117,7 @@ def test_the_engine_pushes_once_and_each_blob_is_read_once_for_all_other_registr
         assert len(writes) == 3  # each blob written once, by Dockyard
         assert sum(s.body_bytes for s in writes) == engine_bytes  # the same bytes
         assert all(s.user_agent.startswith("Dockyard/") for s in writes)
+        assert not [s for s in writes if s.chunked]  # sized, monolithic PUTs
     assert blobs >= 3
     for proxy in proxies:
         verify_pull(proxy.upstream, "copy/app", digest, tmp_path)
@@ -192,3 +205,62 @@ def test_an_unknown_upload_mode_is_a_config_error_and_nothing_is_pushed(
     assert "publish.upload" in outcome.stderr and "once or each" in outcome.stderr
     assert "twice" in outcome.stderr
     assert proxies[0].seen == []
+
+
+class BreaksOff:
+    """A real registry client whose first read of blob `digest` breaks off after a chunk."""
+
+    def __init__(self, client: RegistryClient, digest: str) -> None:
+        self.client = client
+        self.host = client.host
+        self.digest = digest
+        self.reads = 0
+        self.broke = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[Iterator[bytes]]:
+        self.reads += 1
+        first = digest == self.digest and not self.broke
+        self.broke |= first
+        with self.client.open_blob(repository, digest) as chunks:
+            yield self._broken(chunks) if first else chunks
+
+    def _broken(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        yield next(iter(chunks))
+        raise RegistryError(self.host, "connection reset mid-blob", transient=True)
+
+
+def test_a_read_that_breaks_off_mid_blob_never_leaves_a_sized_upload_waiting(
+    registry_factory: RegistryFactory,
+) -> None:
+    source_registry, one, two = (registry_factory() for _ in range(3))
+    blob = os.urandom(2 * 1024 * 1024)  # 32 chunks
+    config = b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}'
+    policy = RetryPolicy(retries=2, backoff_seconds=0.01, timeout_seconds=60)
+    with RegistryClient(source_registry.host, policy=policy) as source:
+        for data in (config, blob):
+            source.upload_blob("copy/broken", digest_of(data), [data], len(data))
+        content = json.dumps({
+            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "size": len(config), "digest": digest_of(config)},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": len(blob), "digest": digest_of(blob)}]}).encode()
+        manifest = Manifest(content, DOCKER_MANIFEST, digest_of(content))
+        source.put_manifest("copy/broken", manifest.digest, manifest)
+        flaky = BreaksOff(source, digest_of(blob))
+        with RegistryClient(one.host, policy=policy) as first, \
+                RegistryClient(two.host, policy=policy) as second:
+            started = time.monotonic()
+            problems = copy_to_many(flaky, "copy/broken",  # type: ignore[arg-type]
+                                    manifest, [(first, "copy/a"), (second, "copy/b")],
+                                    policy=policy, sleep=lambda _: None)
+            took = time.monotonic() - started
+    assert problems == [None, None]
+    assert took < 20  # a short body under a Content-Length would wait out the 60 s timeout
+    assert flaky.reads == 1 + 1 + 2  # config shared; the layer's shared read broke; then alone
+    for registry, path in ((one, "copy/a"), (two, "copy/b")):
+        assert registry.manifest_digest(path, manifest.digest) == manifest.digest

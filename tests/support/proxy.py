@@ -56,6 +56,7 @@ class Seen:
     body_bytes: int
     authorization: str = ""
     user_agent: str = ""
+    chunked: bool = False  # the body came with Transfer-Encoding: chunked
 
 
 @dataclass
@@ -204,7 +205,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             seen = Seen(self.command, split.path, split.query, None, len(body),
                         self.headers.get("Authorization", ""),
-                        self.headers.get("User-Agent", ""))
+                        self.headers.get("User-Agent", ""),
+                        self.headers.get("Transfer-Encoding", "").lower() == "chunked")
             fault = proxy._take_fault(self.command, split.path)
             if fault is not None and fault.status is None:
                 proxy._record(seen)
