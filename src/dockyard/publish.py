@@ -62,7 +62,8 @@ Upload = Callable[["_Landing"], Manifest]  # puts the image into a registry, ret
 DockerLogin = Callable[[str], Credentials | None]  # host -> what `docker login` stored
 
 _MAX_PARALLEL = 8
-_TEE_DEPTH = 64  # chunks (64 KiB) queued per target while copying one blob to several
+_TEE_DEPTH = 16  # chunks (64 KiB) queued per target while copying one blob to several
+_PARALLEL_BLOBS = 3  # blobs copied at the same time
 _TAG_PAGE = 1000  # tags per listing request (registries may return fewer, with a next link)
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
@@ -661,8 +662,7 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
     everyone = range(len(targets))
     live = each(everyone, lambda target, path: target.head_manifest(path, manifest.digest)
                 is None)
-    data = manifest.json()
-    for digest, size in _blobs(data):
+    def blob(digest: str, size: int | None) -> None:
         lacking = each(live, functools.partial(_lacks_blob, source, source_path,
                                                digest=digest, log=log))
         landed = (_tee_blob(source, source_path, digest, size, [targets[i] for i in lacking],
@@ -670,6 +670,10 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
         each([i for i, ok in zip(lacking, landed, strict=True) if not ok],
              functools.partial(_stream_blob, source, source_path, digest=digest, size=size,
                                policy=policy, sleep=sleep, log=log))
+
+    blobs = _blobs(manifest.json())
+    with ThreadPoolExecutor(max_workers=min(_PARALLEL_BLOBS, len(blobs) or 1)) as pool:
+        list(pool.map(lambda found: blob(*found), blobs))
     each(live, lambda target, path: target.put_manifest(path, manifest.digest, manifest))
     return problems
 
