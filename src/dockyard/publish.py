@@ -659,9 +659,9 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
                 problems[index] = exc
         return chosen
 
-    everyone = range(len(targets))
-    live = each(everyone, lambda target, path: target.head_manifest(path, manifest.digest)
-                is None)
+    live = each(range(len(targets)),
+                lambda target, path: target.head_manifest(path, manifest.digest) is None)
+
     def blob(digest: str, size: int | None) -> None:
         lacking = each(live, functools.partial(_lacks_blob, source, source_path,
                                                digest=digest, log=log))
