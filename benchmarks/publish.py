@@ -56,7 +56,7 @@ from _harness import (
 )
 
 sys.path.insert(0, str(ROOT / "tests"))
-from throttle import Throttle
+from throttle import Link, Throttle
 
 from support.proxy import FaultProxy
 
@@ -68,9 +68,10 @@ HOLD = "dockyard-bench/publish:image"
 
 class Bench:
     def __init__(self, workdir: Path, layers: Sequence[int],
-                 throttle_mbit: float | None = None) -> None:
+                 throttle_mbit: float | None = None, shared_link: bool = False) -> None:
         self.workdir = workdir
         self.throttle_mbit = throttle_mbit
+        self.shared_link = shared_link
         self.registries = Registries(workdir / "registries")
         self.env = git_env(workdir / "home")
         (workdir / "home").mkdir(parents=True, exist_ok=True)
@@ -161,7 +162,8 @@ class Bench:
         counting); returns seconds, extras, and per registry request and byte counters."""
         registries = [self.registries.start() for _ in range(REGISTRIES)]
         proxies = [FaultProxy(r.host) for r in registries] if counting else []
-        relays = [Throttle(r.host, self.throttle_mbit) for r in registries] \
+        link = Link(self.throttle_mbit) if self.throttle_mbit and self.shared_link else None
+        relays = [Throttle(r.host, self.throttle_mbit, link) for r in registries] \
             if self.throttle_mbit and not counting else []
         hosts = [p.host for p in proxies or relays] or [r.host for r in registries]
         suffix = uuid.uuid4().hex[:8]
@@ -228,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="put a relay limited to this many Mbit/s (each way) in front "
                              "of each registry: uploads become network-bound, as to real "
                              "registries")
+    parser.add_argument("--shared-link", action="store_true",
+                        help="with --throttle-mbit: one link for all registries (the runner's "
+                             "uplink), instead of one per registry")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
     layers = [int(x) for x in args.layers.split(",")]
@@ -236,11 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = None
     every = (*METHODS, "single")
     results: dict = {"runs": args.runs, "throttle_mbit": args.throttle_mbit,
+                     "shared_link": args.shared_link,
                      "layers_mb": layers, "times": {m: [] for m in every},
                      "extra": {m: [] for m in every}}
     try:
         started = time.perf_counter()
-        bench = Bench(workdir, layers, args.throttle_mbit)
+        bench = Bench(workdir, layers, args.throttle_mbit, args.shared_link)
         results.update(image_id=bench.image_id, tags=bench.tags, image_bytes=bench.image_bytes)
         log(f"image {bench.image_id[:19]} ({bench.image_bytes / 1e6:.1f} MB, layers "
             f"{layers} MB), tags {bench.tags}")
@@ -279,7 +285,9 @@ def report(r: dict) -> str:
     out = [f"Image: {r['image_bytes'] / 1e6:.1f} MB uncompressed, layers {r['layers_mb']} MB "
            f"of random bytes; tags {', '.join(r['tags'])}; {REGISTRIES} registries; "
            f"median of {r['runs']} repetitions"
-           + (f"; each registry behind a relay limited to {r['throttle_mbit']:g} Mbit/s "
+           + (f"; all registries behind one link of {r['throttle_mbit']:g} Mbit/s each way "
+              "(the runner's uplink, shared)." if r.get("throttle_mbit") and r.get("shared_link")
+              else f"; each registry behind a relay limited to {r['throttle_mbit']:g} Mbit/s "
               "each way (network-bound uploads)." if r.get("throttle_mbit") else
               "; plain loopback (CPU-bound uploads)."), "",
            "| method | median s | runs (s) |", "| --- | ---: | --- |"]

@@ -5,7 +5,9 @@ hashes), so parallel uploads to 3 registries on a 2-core machine hardly overlap.
 registries are on the network: the upload waits on bandwidth, and parallel uploads to
 different registries do overlap. `Throttle(upstream, mbit)` relays bytes both ways to
 `upstream` (host:port) at most `mbit` Mbit/s per direction, per relay (one relay per
-registry stands for one uplink per registry). Used by `publish.py --throttle-mbit`.
+registry stands for one uplink per registry). Relays given the same `Link(mbit)` share
+its rate instead: one uplink for the runner, whatever the registry. Used by
+`publish.py --throttle-mbit [--shared-link]`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ import time
 CHUNK = 64 * 1024
 
 
+class Link:
+    """A rate per direction that several relays share (their event loops run in threads)."""
+
+    def __init__(self, mbit: float) -> None:
+        rate = mbit * 1_000_000 / 8  # bytes per second, per direction
+        self.buckets = {"up": _Bucket(rate), "down": _Bucket(rate)}
+
+
 class Throttle:
-    def __init__(self, upstream: str, mbit: float) -> None:
+    def __init__(self, upstream: str, mbit: float, link: Link | None = None) -> None:
         self.upstream_host, port = upstream.rsplit(":", 1)
         self.upstream_port = int(port)
-        self.rate = mbit * 1_000_000 / 8  # bytes per second, per direction
+        self.link = link or Link(mbit)
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -32,7 +42,7 @@ class Throttle:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.buckets = {"up": _Bucket(self.rate), "down": _Bucket(self.rate)}
+        self.buckets = self.link.buckets
         self.server = self.loop.run_until_complete(
             asyncio.start_server(self._client, "127.0.0.1", 0))
         self.port = self.server.sockets[0].getsockname()[1]
@@ -81,11 +91,13 @@ class _Bucket:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.next_free = time.monotonic()
+        self._lock = threading.Lock()  # relays sharing a Link take from other threads
 
     async def take(self, size: int) -> None:
-        now = time.monotonic()
-        start = max(now, self.next_free)
-        self.next_free = start + size / self.rate
-        delay = self.next_free - now
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self.next_free)
+            self.next_free = start + size / self.rate
+            delay = self.next_free - now
         if delay > 0.001:
             await asyncio.sleep(delay)

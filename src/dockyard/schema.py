@@ -152,7 +152,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                            "it, and the others get a copy from there, each blob read once "
                            "and streamed to all of them at the same time (one compression "
                            "instead of one per registry; the same digest everywhere). "
-                           "`each`: the engine pushes to every registry, in parallel.",
+                           "`each`: the engine pushes to every registry, in parallel (faster when "
+                           "each registry has bandwidth of its own and the runner has spare "
+                           "cores).",
                            "type": "string", "enum": list(UPLOADS)},
             },
         },
