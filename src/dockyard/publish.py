@@ -360,7 +360,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release), landings))
             if upload is None and engine is not None and settings.publishing.upload == "once":
-                _push_once(landings, engine, connect, log, policy, sleep)
+                _push_once(landings, engine, log, policy, sleep)
             list(pool.map(lambda landing: _land(landing, release, engine, log, policy, sleep,
                                                 upload), landings))
             if all(landing.error is None for landing in landings):
@@ -402,8 +402,8 @@ def _prepare(landing: _Landing, settings: Target, release: Release) -> None:
         landing.error = exc
 
 
-def _push_once(landings: Sequence[_Landing], engine: Pusher, connect: Connect, log: Log,
-               policy: RetryPolicy, sleep: Sleep) -> None:
+def _push_once(landings: Sequence[_Landing], engine: Pusher, log: Log, policy: RetryPolicy,
+               sleep: Sleep) -> None:
     """The engine pushes to one registry; the others that need the image copy it from there.
 
     Only worth it with two or more registries to fill. When the push to the first fails,
@@ -424,13 +424,11 @@ def _push_once(landings: Sequence[_Landing], engine: Pusher, connect: Connect, l
     others = [landing for landing in waiting if landing is not origin and landing.error is None]
     if origin is None or origin.source is None or not others:
         return
-    name = parse_image(origin.image)
     targets = [(landing.client, parse_image(landing.image).path) for landing in others]
     log(f"copying {origin.source.digest[:19]} from {origin.image} to "
         + ", ".join(landing.image for landing in others))
-    with connect(name.host, origin.credentials) as source:
-        problems = copy_to_many(source, name.path, origin.source, targets, policy=policy,
-                                sleep=sleep, log=log)
+    problems = copy_to_many(origin.client, parse_image(origin.image).path, origin.source,
+                            targets, policy=policy, sleep=sleep, log=log)
     for landing, problem in zip(others, problems, strict=True):
         if problem is None:
             landing.source = origin.source
@@ -672,8 +670,10 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
                                policy=policy, sleep=sleep, log=log))
 
     blobs = _blobs(manifest.json())
-    with ThreadPoolExecutor(max_workers=min(_PARALLEL_BLOBS, len(blobs) or 1)) as pool:
-        list(pool.map(lambda found: blob(*found), blobs))
+    if blobs:  # the first (the config, small) alone: every client logs in once, not per blob
+        blob(*blobs[0])
+    with ThreadPoolExecutor(max_workers=_PARALLEL_BLOBS) as pool:
+        list(pool.map(lambda found: blob(*found), blobs[1:]))
     each(live, lambda target, path: target.put_manifest(path, manifest.digest, manifest))
     return problems
 

@@ -317,6 +317,9 @@ class RegistryClient:
             pair = f"{self._credentials.username}:{self._credentials.password.reveal()}"
             return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         cached = self._tokens.get(scopes)
+        if cached is None:  # a token asked for more (pull,push) serves a pull as well
+            cached = next((token for key, token in tuple(self._tokens.items())
+                           if _covers(key, scopes)), None)
         if cached is not None and cached[1] > self._clock():
             return {"Authorization": f"Bearer {cached[0]}"}
         return {}
@@ -578,6 +581,16 @@ class RegistryClient:
             hint = "check the repository name in `images:`; some registries need it created " \
                    "first"
         raise RegistryError(self.host, f"{what}: {detail}", status=status, hint=hint)
+
+
+def _covers(have: Sequence[str], want: Sequence[str]) -> bool:
+    """Whether a token asked for the scopes `have` was asked for every action of `want`."""
+    held: dict[str, set[str]] = {}
+    for scope in have:
+        resource, _, actions = scope.rpartition(":")
+        held.setdefault(resource, set()).update(actions.split(","))
+    return all(set(actions.split(",")) <= held.get(resource, set())
+               for resource, _, actions in (scope.rpartition(":") for scope in want))
 
 
 class _Sized:

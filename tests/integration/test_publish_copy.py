@@ -264,3 +264,42 @@ def test_a_read_that_breaks_off_mid_blob_never_leaves_a_sized_upload_waiting(
     assert flaky.reads == 1 + 1 + 2  # config shared; the layer's shared read broke; then alone
     for registry, path in ((one, "copy/a"), (two, "copy/b")):
         assert registry.manifest_digest(path, manifest.digest) == manifest.digest
+
+
+def test_a_copy_from_a_token_registry_to_a_password_registry(
+    project: Callable[[str], Path], base_image: str, registry: Registry,
+    auth_registry: Registry, tmp_path: Path,
+) -> None:
+    """GHCR-like first (Bearer tokens from a token service), htpasswd second: the copy
+    reads with a pull token for the first and writes with basic auth to the second."""
+    token_registry = FaultProxy(registry.host, bearer=("robot", "robot-pass-7731"))
+    try:
+        repo = project("7.7.0")
+        assert auth_registry.username and auth_registry.password
+        images = [f"{token_registry.host}/copy/auth", f"{auth_registry.host}/copy/auth"]
+        configure(repo, *images, publish=FAST_RETRIES + (
+            f"registries:\n"
+            f"  {token_registry.host}: {{username: robot, password: robot-pass-7731}}\n"
+            f"  {auth_registry.host}:\n"
+            f"    username: {auth_registry.username}\n"
+            f"    password: {auth_registry.password}\n"))
+        outcome = dockyard(repo)
+        assert outcome.code == 0, outcome.stderr
+        digest = outcome.json["digest"]
+        assert {outcome.entry(image)["digest"] for image in images} == {digest}
+        reads = [s for s in token_registry.seen if s.method == "GET" and "/blobs/" in s.path]
+        # each blob read once, with the token the publish already holds: no login per
+        # blob read side by side
+        assert len(reads) == len({s.path for s in reads}) == 3
+        assert all(s.status == 200 and s.authorization.startswith("Bearer ") for s in reads)
+        ours = [s for s in token_registry.seen
+                if s.path == "/token" and not by_engine(s)]
+        # the preflight's client one token (pull,push serves its listing too); the
+        # publish's client one for its listing and reads, one to write; the copy reads
+        # with the publish's client
+        assert len(ours) == 3, [s.query for s in ours]
+        assert auth_registry.manifest_digest("copy/auth", "7.7.0") == digest
+        for secret in ("robot-pass-7731", auth_registry.password):
+            assert secret not in outcome.stdout + outcome.stderr
+    finally:
+        token_registry.close()
