@@ -18,15 +18,19 @@ import hashlib
 import importlib
 import ipaddress
 import json
+import os
 import random
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from dockyard import __version__
 from dockyard.errors import PublishError
@@ -140,18 +144,31 @@ def digest_of(content: bytes) -> str:
 
 
 def base_url(host: str) -> str:
-    """Where a registry's API lives: plain http on loopback, https everywhere else."""
+    """Where a registry's API lives: https, but plain http on loopback unless Docker's
+    certs.d holds TLS settings for it (the engine treats loopback as insecure too)."""
     if host == DOCKER_HUB:
         return "https://registry-1.docker.io"
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.strip("[]")
-    if name == "localhost":
-        return f"http://{host}"
     try:
-        loopback = ipaddress.ip_address(name).is_loopback
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
     except ValueError:
         loopback = False
-    return f"http://{host}" if loopback else f"https://{host}"
+    return f"http://{host}" if loopback and certs_dir(host) is None else f"https://{host}"
+
+
+def certs_dir(host: str) -> Path | None:
+    """Docker's TLS settings for one registry, `certs.d/HOST[:PORT]/`: CA certificates
+    (`*.crt`) and client certificate pairs (`*.cert` + `*.key`). The first that exists of
+    the engine's (/etc/docker/certs.d), rootless Docker's ($XDG_CONFIG_HOME/docker/certs.d)
+    and Podman's or skopeo's (/etc/containers/certs.d)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for root in ("/etc/docker/certs.d", f"{config}/docker/certs.d", "/etc/containers/certs.d"):
+        directory = Path(root) / host
+        if directory.is_dir() and (any(directory.glob("*.crt"))
+                                   or any(directory.glob("*.cert"))):
+            return directory
+    return None
 
 
 def is_ecr(host: str) -> bool:
@@ -221,6 +238,9 @@ class RegistryClient:
         self._clock = clock
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._basic = False
+        self._bundle: Path | None = None
+        if self._own_session and self.url.startswith("https://"):
+            self._trust(certs_dir(host))
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -231,6 +251,31 @@ class RegistryClient:
     def close(self) -> None:
         if self._own_session:
             self._http.close()
+        if self._bundle is not None:
+            self._bundle.unlink(missing_ok=True)
+            self._bundle = None
+
+    def _trust(self, directory: Path | None) -> None:
+        """Trust the CAs of the registry's certs.d besides the usual ones, and present its
+        client certificate, as the engine does."""
+        if directory is None:
+            return
+        authorities = sorted(directory.glob("*.crt"))
+        if authorities:
+            # One bundle: the CAs in use so far (a registry may redirect blob reads to a
+            # public CDN) plus the registry's own. Certificates only, nothing secret.
+            usual = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+                     or DEFAULT_CA_BUNDLE_PATH)
+            with tempfile.NamedTemporaryFile("wb", prefix="dockyard-ca-", suffix=".pem",
+                                             delete=False) as bundle:
+                for path in (Path(usual), *authorities):
+                    bundle.write(path.read_bytes().rstrip(b"\n") + b"\n")
+            self._bundle = Path(bundle.name)
+        for cert in sorted(directory.glob("*.cert")):
+            key = cert.with_suffix(".key")
+            if key.is_file():
+                self._http.cert = (str(cert), str(key))
+                break
 
     # ----------------------------------------------------------------- authentication
 
@@ -535,12 +580,15 @@ class RegistryClient:
                 response = self._http.request(
                     method, url, headers=dict(headers or {}), data=data, params=params,
                     stream=stream, auth=auth, timeout=self._policy.timeout_seconds,
-                    allow_redirects=method in ("GET", "HEAD"))
+                    allow_redirects=method in ("GET", "HEAD"),
+                    # per request: REQUESTS_CA_BUNDLE would override a session's verify
+                    verify=str(self._bundle) if self._bundle else None)
             except requests.ConnectionError as exc:
                 problem = _connection_problem(exc)
                 if attempt > retries or problem.startswith("unknown host"):
                     raise RegistryError(self.host, f"cannot reach the registry ({problem})",
-                                        transient=True, hint=_reach_hint(problem)) from None
+                                        transient=True,
+                                        hint=_reach_hint(problem, self.host)) from None
                 self._sleep(self._policy.delay(attempt, None, self._rand))
                 continue
             except requests.Timeout:
@@ -652,16 +700,24 @@ def _connection_problem(exc: requests.ConnectionError) -> str:
     if "RemoteDisconnected" in text or "Connection aborted" in text \
             or "ConnectionResetError" in text:
         return "the connection was dropped"
+    if "WRONG_VERSION_NUMBER" in text:  # a TLS hello answered in plain HTTP
+        return "it answers plain HTTP, not HTTPS"
     if "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
         return "TLS failed"
     return "connection error"
 
 
-def _reach_hint(problem: str) -> str:
+def _reach_hint(problem: str, host: str) -> str:
     if problem == "unknown host":
         return "check the registry host in `images:` (a typo?), and DNS on this runner"
+    if problem.startswith("it answers plain HTTP"):
+        return ("Dockyard speaks HTTPS to registries off loopback (and to loopback ones "
+                f"with certs.d settings): serve {host} with TLS, with a private CA at "
+                f"/etc/docker/certs.d/{host}/ca.crt")
     if problem == "TLS failed":
-        return "the registry's certificate is not trusted here; install its CA certificate"
+        return (f"the registry's certificate is not trusted here: put its CA certificate at "
+                f"/etc/docker/certs.d/{host}/ca.crt (the engine and Dockyard both read it; "
+                "rootless Docker: ~/.config/docker/certs.d)")
     return "check the registry host and port in `images:`, and that the registry is up"
 
 

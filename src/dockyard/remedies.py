@@ -29,7 +29,7 @@ _REMEDIES: tuple[tuple[str, str], ...] = (
      "(/etc/docker/daemon.json), or serve it with TLS"),
     (r"x509|certificate signed by unknown authority|certificate verify failed",
      "the registry's TLS certificate is not trusted: put its CA at "
-     "/etc/docker/certs.d/HOST:PORT/ca.crt"),
+     "/etc/docker/certs.d/HOST:PORT/ca.crt (the engine and Dockyard both read it)"),
     (r"connection refused|no such host|name or service not known|i/o timeout|"
      r"network is unreachable",
      "check the registry host and port in `images:`, and that the registry is up and "

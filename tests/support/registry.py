@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,37 @@ STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A certificate and its private key, PEM files."""
+
+    certificate: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A server certificate for 127.0.0.1 (self-signed: it is its own CA), and optionally
+    a client certificate the registry then requires (also self-signed: its own CA)."""
+
+    certificate: Path
+    key: Path
+    client: Pair | None = None
+
+
+def self_signed(directory: Path, name: str, *, ip: str | None = "127.0.0.1") -> Pair:
+    """A new self-signed certificate (a CA of its own) and key, made by openssl."""
+    if shutil.which("openssl") is None:
+        unavailable("openssl is missing: apt-get install openssl", ci=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    pair = Pair(directory / f"{name}.crt", directory / f"{name}.key")
+    extension = ["-addext", f"subjectAltName=IP:{ip}"] if ip else []
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={name}", *extension, "-keyout", str(pair.key),
+                    "-out", str(pair.certificate)], check=True, capture_output=True)
+    return pair
+
+
 class RegistryStartError(RuntimeError):
     """A registry process died or never answered; carries the tail of its log."""
 
@@ -49,10 +81,11 @@ class Registry:
         log: Path,
         username: str | None,
         password: str | None,
+        tls: Tls | None = None,
     ) -> None:
         self.process = process
         self.host = host  # "127.0.0.1:PORT", the registry part of an image reference
-        self.url = f"http://{host}"
+        self.url = f"{'https' if tls else 'http'}://{host}"
         self.log = log
         self.username = username
         self.password = password
@@ -61,6 +94,10 @@ class Registry:
         self._http.trust_env = False
         if username is not None and password is not None:
             self._http.auth = (username, password)
+        if tls is not None:
+            self._http.verify = str(tls.certificate)
+            if tls.client is not None:
+                self._http.cert = (str(tls.client.certificate), str(tls.client.key))
 
     @property
     def auth_config(self) -> dict[str, str] | None:
@@ -127,8 +164,10 @@ class RegistryFactory:
         self.ci = ci
         self.started: list[Registry] = []
 
-    def __call__(self, username: str | None = None, password: str | None = None) -> Registry:
-        """A new, empty registry; with `username` and `password` it requires basic auth."""
+    def __call__(self, username: str | None = None, password: str | None = None, *,
+                 tls: Tls | None = None) -> Registry:
+        """A new, empty registry; with `username` and `password` it requires basic auth,
+        with `tls` it serves HTTPS (and asks for a client certificate if `tls.client`)."""
         if shutil.which("docker-registry") is None:
             unavailable("docker-registry is missing: apt-get install docker-registry", ci=self.ci)
         if username is not None and shutil.which("htpasswd") is None:
@@ -137,9 +176,9 @@ class RegistryFactory:
         home.mkdir()
         # A free port can be taken between probing and binding: a second try gets another one.
         try:
-            registry = _start(home, _free_port(), username, password)
+            registry = _start(home, _free_port(), username, password, tls)
         except RegistryStartError:
-            registry = _start(home, _free_port(), username, password)
+            registry = _start(home, _free_port(), username, password, tls)
         self.started.append(registry)
         return registry
 
@@ -148,7 +187,8 @@ class RegistryFactory:
             registry.stop()
 
 
-def _start(home: Path, port: int, username: str | None, password: str | None) -> Registry:
+def _start(home: Path, port: int, username: str | None, password: str | None,
+           tls: Tls | None = None) -> Registry:
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn"},
@@ -166,6 +206,10 @@ def _start(home: Path, port: int, username: str | None, password: str | None) ->
             ).stdout
         )
         config["auth"] = {"htpasswd": {"realm": "dockyard-test", "path": str(htpasswd)}}
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls.certificate), "key": str(tls.key)}
+        if tls.client is not None:
+            config["http"]["tls"]["clientcas"] = [str(tls.client.certificate)]
     config_file = home / "config.yml"
     config_file.write_text(yaml.safe_dump(config))
     log = home / "registry.log"
@@ -176,7 +220,7 @@ def _start(home: Path, port: int, username: str | None, password: str | None) ->
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    registry = Registry(process, f"127.0.0.1:{port}", log, username, password)
+    registry = Registry(process, f"127.0.0.1:{port}", log, username, password, tls)
     try:
         _wait_until_up(registry)
     except RegistryStartError:
