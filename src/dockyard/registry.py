@@ -585,9 +585,10 @@ class RegistryClient:
                     verify=str(self._bundle) if self._bundle else None)
             except requests.ConnectionError as exc:
                 problem = _connection_problem(exc)
-                if attempt > retries or problem.startswith("unknown host"):
+                lasting = problem in _LASTING  # no retry mends a wrong name or certificate
+                if attempt > retries or lasting:
                     raise RegistryError(self.host, f"cannot reach the registry ({problem})",
-                                        transient=True,
+                                        transient=not lasting,
                                         hint=_reach_hint(problem, self.host)) from None
                 self._sleep(self._policy.delay(attempt, None, self._rand))
                 continue
@@ -690,31 +691,37 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None  # an HTTP date: rare from registries; fall back to our own backoff
 
 
+_UNKNOWN_HOST = "unknown host"
+_PLAIN_HTTP = "it answers plain HTTP, not HTTPS"
+_TLS_FAILED = "TLS failed"
+_LASTING = (_UNKNOWN_HOST, _PLAIN_HTTP, _TLS_FAILED)
+
+
 def _connection_problem(exc: requests.ConnectionError) -> str:
     text = repr(exc)
     if "NameResolutionError" in text or "Name or service not known" in text \
             or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
-        return "unknown host"
+        return _UNKNOWN_HOST
     if "Connection refused" in text or "ConnectionRefusedError" in text:
         return "connection refused"
     if "RemoteDisconnected" in text or "Connection aborted" in text \
             or "ConnectionResetError" in text:
         return "the connection was dropped"
     if "WRONG_VERSION_NUMBER" in text:  # a TLS hello answered in plain HTTP
-        return "it answers plain HTTP, not HTTPS"
+        return _PLAIN_HTTP
     if "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
-        return "TLS failed"
+        return _TLS_FAILED
     return "connection error"
 
 
 def _reach_hint(problem: str, host: str) -> str:
-    if problem == "unknown host":
+    if problem == _UNKNOWN_HOST:
         return "check the registry host in `images:` (a typo?), and DNS on this runner"
-    if problem.startswith("it answers plain HTTP"):
+    if problem == _PLAIN_HTTP:
         return ("Dockyard speaks HTTPS to registries off loopback (and to loopback ones "
                 f"with certs.d settings): serve {host} with TLS, with a private CA at "
                 f"/etc/docker/certs.d/{host}/ca.crt")
-    if problem == "TLS failed":
+    if problem == _TLS_FAILED:
         return (f"the registry's certificate is not trusted here: put its CA certificate at "
                 f"/etc/docker/certs.d/{host}/ca.crt (the engine and Dockyard both read it; "
                 "rootless Docker: ~/.config/docker/certs.d)")

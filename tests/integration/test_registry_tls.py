@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.registry import RegistryClient, RegistryError, RetryPolicy
 from support.cli import Outcome, run_cli
 from support.registry import Pair, Registry, RegistryFactory, Tls, self_signed
 
@@ -131,3 +132,17 @@ def test_a_registry_that_answers_plain_http_to_https_is_named_as_such(
             "not HTTPS)") in outcome.stderr
     assert "serve" in outcome.stderr and "with TLS" in outcome.stderr
     assert registry.tags("tls/plain") == []
+
+
+def test_a_certificate_problem_is_not_retried(
+    registry_factory: RegistryFactory, certs_d: Path, server: Pair, tmp_path: Path,
+) -> None:
+    secure = registry_factory(tls=Tls(server.certificate, server.key))
+    stranger = self_signed(tmp_path / "other", "stranger")
+    trust(certs_d, secure.host, {"ca.crt": stranger.certificate})
+    slept: list[float] = []
+    with RegistryClient(secure.host, policy=RetryPolicy(retries=4), sleep=slept.append) \
+            as client, pytest.raises(RegistryError, match="TLS failed") as failure:
+        client.head_manifest("tls/any", "latest")
+    assert slept == []  # retrying cannot mend a certificate
+    assert not failure.value.transient

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dockyard.registry import (
@@ -57,6 +59,18 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
 ])
 def test_loopback_speaks_http_everything_else_https(host: str, url: str) -> None:
     assert base_url(host) == url
+
+
+def test_loopback_with_tls_settings_in_certs_d_speaks_https(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    settings = tmp_path / "docker" / "certs.d" / "127.0.0.1:5443"
+    settings.mkdir(parents=True)
+    assert base_url("127.0.0.1:5443") == "http://127.0.0.1:5443"  # a directory alone: no
+    (settings / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert base_url("127.0.0.1:5443") == "https://127.0.0.1:5443"
+    assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
 
 
 def test_credentials_never_go_to_a_plain_http_token_service_off_loopback() -> None:
