@@ -303,3 +303,21 @@ def test_a_copy_from_a_token_registry_to_a_password_registry(
             assert secret not in outcome.stdout + outcome.stderr
     finally:
         token_registry.close()
+
+
+def test_a_second_repository_on_the_same_registry_gets_the_blobs_by_mount(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy],
+) -> None:
+    repo = project("7.8.0")
+    proxy = proxies[0]
+    images = [f"{proxy.host}/copy/main", f"{proxy.host}/mirror/main"]
+    configure(repo, *images)
+    outcome = dockyard(repo)
+    assert outcome.code == 0, outcome.stderr
+    assert len({outcome.entry(image)["digest"] for image in images}) == 1
+    mounts = [s for s in proxy.seen if s.method == "POST" and "/mirror/main/blobs/uploads/" in
+              s.path]
+    assert len(mounts) == 3 and all("mount=" in s.query and "from=copy" in s.query
+                                    for s in mounts)
+    assert not [s for s in blob_writes(proxy) if "/mirror/" in s.path]  # no bytes sent again
+    assert not [s for s in proxy.seen if s.method == "GET" and "/blobs/" in s.path]
