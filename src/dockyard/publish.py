@@ -1,4 +1,4 @@
-"""Publishing: preflight, one push per registry, tags by reference, floating tags last.
+"""Publishing: preflight, one engine push and copies, tags by reference, floating tags last.
 
 The order is what makes a red run safe to re-run:
 
