@@ -37,6 +37,7 @@ import semver
 
 from dockyard.errors import InputError, PublishError
 from dockyard.names import image_problem, parse_image
+from dockyard.progress import human_bytes
 from dockyard.registry import (
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
@@ -425,8 +426,10 @@ def _push_once(landings: Sequence[_Landing], engine: Pusher, log: Log, policy: R
     if origin is None or origin.source is None or not others:
         return
     targets = [(landing.client, parse_image(landing.image).path) for landing in others]
-    log(f"copying {origin.source.digest[:19]} from {origin.image} to "
-        + ", ".join(landing.image for landing in others))
+    total = sum(size or 0 for _, size in _blobs(origin.source.json())) \
+        if not origin.source.is_index else 0
+    log(f"copying {origin.source.digest[:19]}" + (f" ({human_bytes(total)})" if total else "")
+        + f" from {origin.image} to " + ", ".join(landing.image for landing in others))
     problems = copy_to_many(origin.client, parse_image(origin.image).path, origin.source,
                             targets, policy=policy, sleep=sleep, log=log)
     for landing, problem in zip(others, problems, strict=True):
@@ -594,6 +597,10 @@ def _blobs(data: Mapping[str, Any]) -> list[tuple[str, int | None]]:
     return found
 
 
+def _blob_name(digest: str, size: int | None) -> str:
+    return digest[:19] + (f" ({human_bytes(size)})" if size is not None else "")
+
+
 def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient,
                 target_path: str, digest: str, log: Log) -> bool:
     """False when the target has the blob already, or got it by a mount (same registry)."""
@@ -619,7 +626,7 @@ def _stream_blob(source: RegistryClient, source_path: str, target: RegistryClien
                 raise
             sleep(policy.delay(attempt))
             continue
-        log(f"copied {digest[:19]} to {target.host}/{target_path}")
+        log(f"copied {_blob_name(digest, size)} to {target.host}/{target_path}")
         return
 
 
@@ -740,7 +747,8 @@ def _tee_blob(source: RegistryClient, source_path: str, digest: str, size: int |
             thread.join()
     if end is _Stop.BROKEN:
         return [False] * len(targets)
-    log(f"copied {digest[:19]} to " + ", ".join(f"{t.host}/{p}" for t, p in targets))
+    log(f"copied {_blob_name(digest, size)} to "
+        + ", ".join(f"{t.host}/{p}" for t, p in targets))
     return landed
 
 
