@@ -60,6 +60,7 @@ Log = Callable[[str], None]
 Sleep = Callable[[float], None]
 Connect = Callable[[str, Credentials | None], RegistryClient]
 Upload = Callable[["_Landing"], Manifest]  # puts the image into a registry, returns it
+Source = tuple[str, Manifest]  # an image name and a manifest it holds, to copy from
 DockerLogin = Callable[[str], Credentials | None]  # host -> what `docker login` stored
 
 _MAX_PARALLEL = 8
@@ -336,14 +337,14 @@ class _Landing:
 
 def publish(settings: Target, release: Release, engine: Pusher | None, *, log: Log = _quiet,
             connect: Connect | None = None, sleep: Sleep = time.sleep,
-            docker_login: DockerLogin | None = None,
-            upload: Upload | None = None) -> tuple[RegistryResult, ...]:
+            docker_login: DockerLogin | None = None, upload: Upload | None = None,
+            copy_from: Source | None = None) -> tuple[RegistryResult, ...]:
     """Release tags everywhere, then floating tags everywhere; see the module docstring.
 
     The image gets into the registries by a docker push of the first release tag to one
     of them and a copy from there to the others (or a docker push to each, with
-    `publish.upload: each`), or, with `upload` (promote, merge), by copying a manifest
-    already in some registry.
+    `publish.upload: each`); with `copy_from` (promote), by a copy from a registry that
+    holds it; with `upload` (merge), by what `upload` does for each registry.
     """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
@@ -360,7 +361,11 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
         workers = min(_MAX_PARALLEL, len(landings) or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release), landings))
-            if upload is None and engine is not None and settings.publishing.upload == "once":
+            if copy_from is not None:
+                _copy_once(landings, copy_from,
+                           lambda image: credentials(settings, image, docker_login), connect,
+                           log, policy, sleep)
+            elif upload is None and engine is not None and settings.publishing.upload == "once":
                 _push_once(landings, engine, log, policy, sleep)
             list(pool.map(lambda landing: _land(landing, release, engine, log, policy, sleep,
                                                 upload), landings))
@@ -423,18 +428,40 @@ def _push_once(landings: Sequence[_Landing], engine: Pusher, log: Log, policy: R
         origin = landing
         break
     others = [landing for landing in waiting if landing is not origin and landing.error is None]
-    if origin is None or origin.source is None or not others:
+    if origin is not None and origin.source is not None and others:
+        _fan_out(origin.client, origin.image, origin.source, others, log, policy, sleep)
+
+
+def _copy_once(landings: Sequence[_Landing], source: Source,
+               login: Callable[[str], Credentials | None], connect: Connect, log: Log,
+               policy: RetryPolicy, sleep: Sleep) -> None:
+    """Every registry that needs the image gets it copied from `source` (promote)."""
+    waiting = [landing for landing in landings if landing.error is None and landing.to_write]
+    if not waiting:
         return
-    targets = [(landing.client, parse_image(landing.image).path) for landing in others]
-    total = sum(size or 0 for _, size in _blobs(origin.source.json())) \
-        if not origin.source.is_index else 0
-    log(f"copying {origin.source.digest[:19]}" + (f" ({human_bytes(total)})" if total else "")
-        + f" from {origin.image} to " + ", ".join(landing.image for landing in others))
-    problems = copy_to_many(origin.client, parse_image(origin.image).path, origin.source,
-                            targets, policy=policy, sleep=sleep, log=log)
-    for landing, problem in zip(others, problems, strict=True):
+    image, manifest = source
+    try:
+        found = login(image)
+    except PublishError as exc:
+        for landing in waiting:
+            landing.error = exc
+        return
+    with connect(parse_image(image).host, found) as client:
+        _fan_out(client, image, manifest, waiting, log, policy, sleep)
+
+
+def _fan_out(source: RegistryClient, image: str, manifest: Manifest,
+             landings: Sequence[_Landing], log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
+    """Copy `manifest` from `image` (read through `source`) into every landing at once."""
+    targets = [(landing.client, parse_image(landing.image).path) for landing in landings]
+    total = 0 if manifest.is_index else sum(size or 0 for _, size in _blobs(manifest.json()))
+    log(f"copying {manifest.digest[:19]}" + (f" ({human_bytes(total)})" if total else "")
+        + f" from {image} to " + ", ".join(landing.image for landing in landings))
+    problems = copy_to_many(source, parse_image(image).path, manifest, targets, policy=policy,
+                            sleep=sleep, log=log)
+    for landing, problem in zip(landings, problems, strict=True):
         if problem is None:
-            landing.source = origin.source
+            landing.source = manifest
         else:
             landing.error = problem
 
@@ -869,10 +896,8 @@ def promote(settings: Target, source: str, targets: Sequence[str], *, log: Log =
     release = Release(images=tuple(images),
                       tags=tuple(promoted_tag(t, i) for i, t in enumerate(tags)),
                       version=labels.get(VERSION_LABEL), revision=labels.get(REVISION_LABEL))
-    upload = _copier(settings, connect, [(image, manifest)], manifest, log, sleep,
-                     docker_login)
-    return _publish_manifest(settings, release, upload, manifest.digest, log, connect,
-                             sleep, docker_login)
+    return _publish_manifest(settings, release, manifest.digest, log, connect, sleep,
+                             docker_login, copy_from=(image, manifest))
 
 
 def merge(settings: Target, release: Release, sources: Sequence[str], *, log: Log = _quiet,
@@ -924,17 +949,18 @@ def merge(settings: Target, release: Release, sources: Sequence[str], *, log: Lo
     index = Manifest(content=content, media_type=media_type, digest=digest_of(content))
     log(f"index {index.digest}: " + ", ".join(platforms))
     upload = _copier(settings, connect, children, index, log, sleep, docker_login)
-    return _publish_manifest(settings, release, upload, index.digest, log, connect, sleep,
-                             docker_login)
+    return _publish_manifest(settings, release, index.digest, log, connect, sleep,
+                             docker_login, upload=upload)
 
 
-def _publish_manifest(settings: Target, release: Release, upload: Upload, digest: str,
-                      log: Log, connect: Connect, sleep: Sleep,
-                      docker_login: DockerLogin | None) -> Outcome:
+def _publish_manifest(settings: Target, release: Release, digest: str, log: Log,
+                      connect: Connect, sleep: Sleep, docker_login: DockerLogin | None, *,
+                      upload: Upload | None = None, copy_from: Source | None = None,
+                      ) -> Outcome:
     problems = preflight(settings, release, connect=connect, log=log,
                          docker_login=docker_login)
     if problems:
         return Outcome(None, preflight_results(release, problems), preflight_error(problems))
     results = publish(settings, release, None, log=log, connect=connect, sleep=sleep,
-                      docker_login=docker_login, upload=upload)
+                      docker_login=docker_login, upload=upload, copy_from=copy_from)
     return Outcome(digest, results, summary(results))

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -321,3 +322,33 @@ def test_a_second_repository_on_the_same_registry_gets_the_blobs_by_mount(
                                     for s in mounts)
     assert not [s for s in blob_writes(proxy) if "/mirror/" in s.path]  # no bytes sent again
     assert not [s for s in proxy.seen if s.method == "GET" and "/blobs/" in s.path]
+
+
+def test_promote_to_several_registries_reads_each_blob_once(
+    project: Callable[[str], Path], base_image: str, proxies: list[FaultProxy], tmp_path: Path,
+) -> None:
+    repo = project("7.9.0")
+    source, *targets = proxies
+    configure(repo, f"{source.host}/copy/promoted")
+    released = dockyard(repo)
+    assert released.code == 0, released.stderr
+    digest = released.json["digest"]
+    source.reset_counts()
+    promoted = run_cli(repo, "promote", f"{source.host}/copy/promoted:7.9.0",
+                       *(f"{target.host}/copy/stable:7.9" for target in targets),
+                       "--format", "json")
+    assert promoted.code == 0, promoted.stderr
+    assert promoted.json["digest"] == digest
+    reads = Counter(s.path.rsplit("/", 1)[1] for s in source.seen
+                    if s.method == "GET" and "/blobs/" in s.path)
+    with RegistryClient(source.upstream) as reader:
+        stored = reader.get_manifest("copy/promoted", digest)
+    assert stored is not None
+    layers = [layer["digest"] for layer in stored.json()["layers"]]
+    config = stored.json()["config"]["digest"]
+    # each layer once for both targets; the config once more, for its labels (the
+    # version and revision the guards compare)
+    assert reads == {**{layer: 1 for layer in layers}, config: 2}
+    for target in targets:
+        assert len(blob_writes(target)) == 3
+        verify_pull(target.upstream, "copy/stable", digest, tmp_path)
