@@ -264,11 +264,12 @@ class RegistryClient:
         if authorities:
             # One bundle: the CAs in use so far (a registry may redirect blob reads to a
             # public CDN) plus the registry's own. Certificates only, nothing secret.
-            usual = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
-                     or DEFAULT_CA_BUNDLE_PATH)
+            usual = next((Path(value) for value in (os.environ.get("REQUESTS_CA_BUNDLE"),
+                                                    os.environ.get("SSL_CERT_FILE"))
+                          if value and Path(value).is_file()), Path(DEFAULT_CA_BUNDLE_PATH))
             with tempfile.NamedTemporaryFile("wb", prefix="dockyard-ca-", suffix=".pem",
                                              delete=False) as bundle:
-                for path in (Path(usual), *authorities):
+                for path in (usual, *authorities):
                     bundle.write(path.read_bytes().rstrip(b"\n") + b"\n")
             self._bundle = Path(bundle.name)
         for cert in sorted(directory.glob("*.cert")):

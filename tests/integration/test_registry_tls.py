@@ -146,3 +146,15 @@ def test_a_certificate_problem_is_not_retried(
         client.head_manifest("tls/any", "latest")
     assert slept == []  # retrying cannot mend a certificate
     assert not failure.value.transient
+
+
+def test_a_ca_directory_in_requests_ca_bundle_does_not_break_the_bundle(
+    registry_factory: RegistryFactory, certs_d: Path, server: Pair, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests takes a directory there too; the bundle then starts from certifi's."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))
+    secure = registry_factory(tls=Tls(server.certificate, server.key))
+    trust(certs_d, secure.host, {"ca.crt": server.certificate})
+    with RegistryClient(secure.host) as client:
+        assert client.head_manifest("tls/none", "latest") is None  # reached, verified: 404
