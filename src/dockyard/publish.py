@@ -180,8 +180,11 @@ def retry_policy(settings: Target) -> RetryPolicy:
 def connector(settings: Target, sleep: Sleep = time.sleep) -> Connect:
     policy = retry_policy(settings)
 
+    insecure = set(settings.publishing.insecure)
+
     def connect(host: str, credentials: Credentials | None) -> RegistryClient:
-        return RegistryClient(host, credentials, policy=policy, sleep=sleep)
+        return RegistryClient(host, credentials, policy=policy, sleep=sleep,
+                              insecure=host in insecure)
 
     return connect
 

@@ -23,6 +23,7 @@ import random
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3.exceptions import InsecureRequestWarning
 
 from dockyard import __version__
 from dockyard.errors import PublishError
@@ -222,9 +224,14 @@ class RegistryClient:
     def __init__(self, host: str, credentials: Credentials | None = None, *,
                  policy: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
                  sleep: Sleep = time.sleep, rand: Callable[[], float] = random.random,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, insecure: bool = False) -> None:
         self.host = host
-        self.url = base_url(host)
+        # Insecure (publish.insecure), as the engine's insecure-registries: HTTPS without
+        # checking the certificate, and plain HTTP when the registry answers that.
+        self._insecure = insecure
+        self.url = f"https://{host}" if insecure else base_url(host)
+        if insecure:  # asked for: urllib3's warning on every request would be noise
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
         self._credentials = credentials
         self._policy = policy
         self._own_session = session is None
@@ -333,7 +340,8 @@ class RegistryClient:
         auth = None
         if self._credentials is not None:
             realm_host = urlsplit(realm).netloc
-            if not realm.startswith("https://") and base_url(realm_host).startswith("https://"):
+            if not realm.startswith("https://") and not self._insecure \
+                    and base_url(realm_host).startswith("https://"):
                 raise RegistryError(self.host, f"its token service ({realm_host}) speaks plain "
                                     "http; Dockyard will not send credentials there",
                                     hint="the registry's token realm must be https")
@@ -583,9 +591,16 @@ class RegistryClient:
                     stream=stream, auth=auth, timeout=self._policy.timeout_seconds,
                     allow_redirects=method in ("GET", "HEAD"),
                     # per request: REQUESTS_CA_BUNDLE would override a session's verify
-                    verify=str(self._bundle) if self._bundle else None)
+                    verify=False if self._insecure else str(self._bundle) if self._bundle
+                    else None)
             except requests.ConnectionError as exc:
                 problem = _connection_problem(exc)
+                if problem == _PLAIN_HTTP and self._insecure and url.startswith("https://"):
+                    # an insecure registry that speaks plain HTTP: from now on, so do we
+                    secure, self.url = self.url, f"http://{self.host}"
+                    url = url.replace(secure, self.url, 1)
+                    attempt -= 1
+                    continue
                 lasting = problem in _LASTING  # no retry mends a wrong name or certificate
                 if attempt > retries or lasting:
                     raise RegistryError(self.host, f"cannot reach the registry ({problem})",

@@ -156,6 +156,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                            "each registry has bandwidth of its own and the runner has spare "
                            "cores).",
                            "type": "string", "enum": list(UPLOADS)},
+                "insecure": {"description": "Registry hosts (`HOST[:PORT]`) to reach as the "
+                             "engine reaches its `insecure-registries`: HTTPS without checking "
+                             "the certificate, or plain HTTP when that is what the registry "
+                             "speaks. List them in the engine's `/etc/docker/daemon.json` "
+                             "too. Prefer TLS with the CA in certs.d (docs/publishing.md).",
+                             **_STRING_LIST},
             },
         },
     },

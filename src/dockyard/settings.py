@@ -77,6 +77,9 @@ class Publishing:
     # "once": the engine pushes to one registry, the others copy from it; "each": the
     # engine pushes to every registry
     upload: str = "once"
+    # Registries reached as the engine's insecure-registries are: HTTPS without checking
+    # the certificate, or plain HTTP
+    insecure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,7 @@ def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publ
                                           defaults.max_backoff_seconds)),
         timeout_seconds=float(raw.get("timeout_seconds", defaults.timeout_seconds)),
         upload=str(raw.get("upload", defaults.upload)),
+        insecure=tuple(normalise_host(str(host)) for host in raw.get("insecure") or ()),
     )
     if publishing.upload not in UPLOADS:
         problems.append(("publish.upload", f"must be {' or '.join(UPLOADS)}, not "

@@ -158,3 +158,40 @@ def test_a_ca_directory_in_requests_ca_bundle_does_not_break_the_bundle(
     trust(certs_d, secure.host, {"ca.crt": server.certificate})
     with RegistryClient(secure.host) as client:
         assert client.head_manifest("tls/none", "latest") is None  # reached, verified: 404
+
+
+def insecure_run(repo: Path, image: str, hosts: list[str]) -> Outcome:
+    (repo / "dockyard.yml").write_text(
+        f"images:\n  - {image}\ntags:\n  - type=semver,pattern={{{{version}}}}\n"
+        f"publish: {{retries: 1, backoff_seconds: 0.01, insecure: [{', '.join(hosts)}]}}\n")
+    return run_cli(repo, "run", "--format", "json")
+
+
+def test_an_insecure_registry_with_a_certificate_nobody_trusts(
+    project: Path, registry_factory: RegistryFactory, server: Pair,
+) -> None:
+    """As the engine's insecure-registries: HTTPS without checking the certificate."""
+    secure = registry_factory(tls=Tls(server.certificate, server.key))  # no certs.d at all
+    refused = insecure_run(project, f"{secure.host}/tls/insecure", [])
+    assert refused.code == 1
+    assert secure.tags("tls/insecure") == []
+    outcome = insecure_run(project, f"{secure.host}/tls/insecure", [secure.host])
+    assert outcome.code == 0, outcome.stderr
+    assert secure.tags("tls/insecure") == ["1.0.0", "latest"]
+    assert "InsecureRequestWarning" not in outcome.stderr
+
+
+def test_an_insecure_registry_that_speaks_plain_http(registry: Registry) -> None:
+    with RegistryClient(registry.host, insecure=True) as client:
+        assert client.url == f"https://{registry.host}"
+        assert client.head_manifest("tls/none", "latest") is None  # answered: 404
+        assert client.url == f"http://{registry.host}"  # it answered TLS in plain HTTP
+
+
+def test_publish_insecure_must_be_a_list_of_hosts(project: Path, registry: Registry) -> None:
+    (project / "dockyard.yml").write_text(
+        f"images: [{registry.host}/tls/bad]\npublish: {{insecure: {registry.host}}}\n")
+    outcome = run_cli(project, "run", "--format", "json")
+    assert outcome.code == 2
+    assert "publish.insecure: must be a list" in outcome.stderr
+    assert registry.tags("tls/bad") == []
