@@ -597,23 +597,22 @@ def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
     Blobs already there are skipped, blobs on the same registry are mounted, others are
     streamed from the source (never whole in memory). An index brings its children.
     """
+    if not manifest.is_index:
+        problem = copy_to_many(source, source_path, manifest, [(target, target_path)],
+                               policy=policy, sleep=sleep, log=log)[0]
+        if problem is not None:
+            raise problem
+        return
     if target.head_manifest(target_path, manifest.digest) is not None:
         return
-    data = manifest.json()
-    if manifest.is_index:
-        for entry in data.get("manifests") or []:
-            child = source.get_manifest(source_path, str(entry["digest"]))
-            if child is None:
-                raise RegistryError(source.host, f"{source_path} lacks {entry['digest']}, a "
-                                    "manifest its index lists", hint="push that platform's "
-                                    "image again, then retry")
-            copy_manifest(source, source_path, child, target, target_path, policy=policy,
-                          sleep=sleep, log=log)
-    else:
-        for digest, size in _blobs(data):
-            if _lacks_blob(source, source_path, target, target_path, digest, log):
-                _stream_blob(source, source_path, target, target_path, digest, size, policy,
-                             sleep, log)
+    for entry in manifest.json().get("manifests") or []:
+        child = source.get_manifest(source_path, str(entry["digest"]))
+        if child is None:
+            raise RegistryError(source.host, f"{source_path} lacks {entry['digest']}, a "
+                                "manifest its index lists", hint="push that platform's "
+                                "image again, then retry")
+        copy_manifest(source, source_path, child, target, target_path, policy=policy,
+                      sleep=sleep, log=log)
     target.put_manifest(target_path, manifest.digest, manifest)
 
 
