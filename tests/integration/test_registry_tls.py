@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,11 @@ def trust(certs_d: Path, host: str, files: dict[str, Path]) -> None:
         shutil.copy(source, directory / name)
 
 
-def run(repo: Path, *images: str) -> Outcome:
+def run(repo: Path, *images: str, insecure: Sequence[str] = ()) -> Outcome:
     (repo / "dockyard.yml").write_text(
-        "images:\n" + "".join(f"  - {image}\n" for image in images) + textwrap.dedent("""\
-            tags:
-              - type=semver,pattern={{version}}
-            publish: {retries: 1, backoff_seconds: 0.01}
-            """))
+        "images:\n" + "".join(f"  - {image}\n" for image in images)
+        + "tags:\n  - type=semver,pattern={{version}}\n"
+        + f"publish: {{retries: 1, backoff_seconds: 0.01, insecure: [{', '.join(insecure)}]}}\n")
     return run_cli(repo, "run", "--format", "json")
 
 
@@ -160,22 +157,15 @@ def test_a_ca_directory_in_requests_ca_bundle_does_not_break_the_bundle(
         assert client.head_manifest("tls/none", "latest") is None  # reached, verified: 404
 
 
-def insecure_run(repo: Path, image: str, hosts: list[str]) -> Outcome:
-    (repo / "dockyard.yml").write_text(
-        f"images:\n  - {image}\ntags:\n  - type=semver,pattern={{{{version}}}}\n"
-        f"publish: {{retries: 1, backoff_seconds: 0.01, insecure: [{', '.join(hosts)}]}}\n")
-    return run_cli(repo, "run", "--format", "json")
-
-
 def test_an_insecure_registry_with_a_certificate_nobody_trusts(
     project: Path, registry_factory: RegistryFactory, server: Pair,
 ) -> None:
     """As the engine's insecure-registries: HTTPS without checking the certificate."""
     secure = registry_factory(tls=Tls(server.certificate, server.key))  # no certs.d at all
-    refused = insecure_run(project, f"{secure.host}/tls/insecure", [])
+    refused = run(project, f"{secure.host}/tls/insecure")
     assert refused.code == 1
     assert secure.tags("tls/insecure") == []
-    outcome = insecure_run(project, f"{secure.host}/tls/insecure", [secure.host])
+    outcome = run(project, f"{secure.host}/tls/insecure", insecure=[secure.host])
     assert outcome.code == 0, outcome.stderr
     assert secure.tags("tls/insecure") == ["1.0.0", "latest"]
     assert "InsecureRequestWarning" not in outcome.stderr
