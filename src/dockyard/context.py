@@ -13,14 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dockyard import versions
 from dockyard.ci import Facts, github, gitlab, jenkins, repository_of, web_url
 from dockyard.errors import ContextError
 from dockyard.git import GitFacts, NoGit, read_git
-
-if TYPE_CHECKING:
-    import semver
 
 
 @dataclass(frozen=True)
@@ -134,19 +132,10 @@ def choose_tag(tags: Sequence[str]) -> str | None:
     """The tag to build when HEAD carries several: the highest semantic version (`v`
     prefix allowed; between equal versions such as `1.2.3` and `v1.2.3`, the later
     name), else, when none is a version, the last by name."""
-    versions = [(version, tag) for tag in tags if (version := _semver(tag)) is not None]
-    if versions:
-        return max(versions)[1]
+    found = [(version, tag) for tag in tags if (version := versions.parse(tag)) is not None]
+    if found:
+        return max(found)[1]
     return max(tags, default=None)
-
-
-def _semver(tag: str) -> semver.Version | None:
-    import semver  # only when HEAD carries tags
-
-    try:
-        return semver.Version.parse(tag.removeprefix("v"))
-    except ValueError:
-        return None
 
 
 def _now(env: Mapping[str, str], now: datetime | None) -> datetime:
