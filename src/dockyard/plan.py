@@ -32,7 +32,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         explain: list[dict[str, Any]] = [
-            {"tag": t.name, "rule": t.rule, "priority": t.priority, "floating": t.floating}
+            {"tag": t.name, "rule": t.rule, "priority": t.priority, "kind": t.kind.value,
+             "floating": t.floating}
             for t in self.tags
         ]
         explain += [{"tag": None, "rule": s.rule, "reason": s.reason} for s in self.skipped]

@@ -55,6 +55,7 @@ What Dockyard adds (docs/tagging.md has the user's view):
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from dockyard import versions
 from dockyard.context import Context, unshallow_fix
 from dockyard.errors import InputError
 from dockyard.moment import format_moment
@@ -157,12 +159,36 @@ class Flavor:
     suffix_onlatest: bool = False
 
 
+class TagKind(enum.Enum):
+    """What a tag is, decided here once; publishing, promote and merge act on it.
+
+    - RELEASE names one build for good and is never rewritten: a full version, the git
+      tag, a sha.
+    - VERSION_LINE follows the newest release of its line and never moves backwards:
+      `1`, `1.2`, the flavor's `latest`.
+    - CHANNEL is a pointer the user moves: a branch, a pull request, a schedule, `edge`,
+      any raw name (`stable`, and a raw `latest`, which follows what enables it).
+    """
+
+    RELEASE = "release"
+    VERSION_LINE = "version-line"
+    CHANNEL = "channel"
+
+
 @dataclass(frozen=True)
 class PlannedTag:
     name: str  # the tag, sanitised
     rule: str  # source of the rule behind it; "flavor latest=auto" for latest
     priority: int
-    floating: bool  # moves from release to release (latest, 1.2, branch, ...)
+    kind: TagKind
+    # For a version line, the leading version numbers it keeps: (1, 2) for `1.2`, (1,)
+    # for `1`, () for latest; None when they are unknown (a `type=match` word).
+    line: tuple[int, ...] | None = None
+
+    @property
+    def floating(self) -> bool:
+        """Moves from build to build (every kind but a release)."""
+        return self.kind is not TagKind.RELEASE
 
 
 @dataclass(frozen=True)
@@ -870,25 +896,9 @@ def _parse_pep440(text: str) -> _Pep440 | None:
     )
 
 
-_MAX_SAFE_INTEGER = 2**53 - 1
-
-
 def _parse_semver(text: str) -> semver.Version | None:
     """node-semver's valid(): strict SemVer 2.0 with an optional leading `v`."""
-    import semver  # only rules that read a version need it: most branch builds do not
-
-    candidate = text.strip()
-    if len(candidate) > 256:
-        return None
-    if candidate.startswith("v"):
-        candidate = candidate[1:]
-    try:
-        version = semver.Version.parse(candidate)
-    except ValueError:
-        return None
-    if max(version.major, version.minor, version.patch) > _MAX_SAFE_INTEGER:
-        return None
-    return version
+    return versions.parse(text)
 
 
 def _semver_scope(text: str, version: semver.Version) -> _Scope:
@@ -1000,11 +1010,11 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-# What a tag means, for the ambiguity guard: two rules may give the same tag only when
-# they mean the same by it. `floating` is every meaning but _RELEASE.
-_RELEASE = "release"  # one build, for good: a full version, the git tag, a sha
-_LINE = "version line"  # the newest release of a line: 1, 1.2, latest
-_MOVING = "moving"  # the last build of a branch, pull request or schedule, or a raw name
+# What a tag means is its kind; the ambiguity guard lets two rules give the same tag
+# only when they mean the same by it.
+_RELEASE = TagKind.RELEASE
+_LINE = TagKind.VERSION_LINE
+_MOVING = TagKind.CHANNEL
 _MOVING_KINDS = {
     "schedule": "a scheduled tag (moved by every scheduled build)",
     "edge": "the edge tag (moved by every push to the edge branch)",
@@ -1014,7 +1024,7 @@ _MOVING_KINDS = {
 }
 
 
-def _describe(meaning: str, rule: TagRule | None) -> str:
+def _describe(meaning: TagKind, rule: TagRule | None) -> str:
     """What a tag means, in words, for the ambiguity guard's messages; `rule` is None for
     the flavor's latest."""
     if meaning == _RELEASE:
@@ -1031,9 +1041,10 @@ def _describe(meaning: str, rule: TagRule | None) -> str:
 @dataclass(frozen=True)
 class _Candidate:
     value: str  # before sanitising
-    meaning: str  # _RELEASE, _LINE or _MOVING
+    meaning: TagKind
     means_latest: bool  # with latest=auto, whether this rule coming first means latest
     note: str = ""  # said when the tag turns out to be a duplicate
+    line: tuple[int, ...] | None = None  # a version line's leading numbers
 
 
 class AmbiguousTagError(RuleSyntaxError):
@@ -1064,7 +1075,8 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
     scope = facts.scope()
     tags: list[PlannedTag] = []
     skipped: list[SkippedRule] = []
-    meanings: dict[str, tuple[str, str]] = {}  # tag -> (meaning, in words)
+    meanings: dict[str, tuple[TagKind, str]] = {}  # tag -> (kind, in words)
+    raw_latest: set[str] = set()  # tags given by a `type=raw,value=latest`
     problems: list[tuple[int | str, str]] = []
     latest: bool | None = None
     for rule in sorted(chosen, key=lambda r: -r.priority):
@@ -1093,10 +1105,14 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
             reason = f"gives '{name}', already given by '{same.rule}'{outcome.note}"
             skipped.append(SkippedRule(rule.source, reason))
             continue
-        tags.append(PlannedTag(name, rule.source, rule.priority, outcome.meaning != _RELEASE))
+        tags.append(PlannedTag(name, rule.source, rule.priority, outcome.meaning,
+                               outcome.line if outcome.meaning is _LINE else None))
         meanings[name] = (outcome.meaning, _describe(outcome.meaning, rule))
+        if rule.type == "raw" and rule.attrs.get("value", "").strip() == "latest":
+            raw_latest.add(name)
     if tags:
-        _add_latest(tags, skipped, meanings, problems, flavor, scope, bool(latest))
+        _add_latest(tags, skipped, meanings, problems, flavor, scope, bool(latest),
+                    raw_latest)
     problems += _version_shaped(tags, meanings, chosen, flavor, scope)
     if problems:
         raise AmbiguousTagError(problems)
@@ -1111,9 +1127,9 @@ def _clash(name: str, first: str, first_meaning: str, second: str, second_meanin
 
 
 def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule],
-                meanings: dict[str, tuple[str, str]],
+                meanings: dict[str, tuple[TagKind, str]],
                 problems: list[tuple[int | str, str]], flavor: Flavor, scope: _Scope,
-                latest: bool) -> None:
+                latest: bool, raw_latest: set[str]) -> None:
     source = f"flavor latest={flavor.latest}"
     if not latest:
         reason = ("latest=false" if flavor.latest == "false" else
@@ -1128,6 +1144,14 @@ def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule],
         return
     name = sanitize_tag(f"{prefix}latest{suffix}")
     same = next((t for t in tags if t.name == name), None)
+    if same is not None and name in raw_latest:
+        # A raw `latest` on a build whose flavor gives latest too: one tag, as in
+        # metadata-action, and the flavor's meaning (never backwards) is the stricter one.
+        tags[tags.index(same)] = replace(same, kind=_LINE, line=())
+        meanings[name] = (_LINE, _describe(_LINE, None))
+        skipped.append(SkippedRule(source, f"gives '{name}', already given by '{same.rule}' "
+                                           "(a version line on this build)"))
+        return
     if same is not None:
         if meanings[name][0] != _LINE:
             problems.append((name, _clash(name, same.rule, meanings[name][1], source,
@@ -1135,7 +1159,7 @@ def _add_latest(tags: list[PlannedTag], skipped: list[SkippedRule],
         skipped.append(SkippedRule(source, f"gives '{name}', already given by '{same.rule}'"))
         return
     # metadata-action always lists latest last; its priority keeps the order sorted.
-    tags.append(PlannedTag(name, source, min(0, tags[-1].priority), True))
+    tags.append(PlannedTag(name, source, min(0, tags[-1].priority), _LINE, ()))
     meanings[name] = (_LINE, _describe(_LINE, None))
 
 
@@ -1158,7 +1182,7 @@ _VERSION_SHAPES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, tuple[str, str]],
+def _version_shaped(tags: Sequence[PlannedTag], meanings: Mapping[str, tuple[TagKind, str]],
                     rules: Sequence[TagRule], flavor: Flavor,
                     scope: _Scope) -> list[tuple[int | str, str]]:
     """Moving tags of this build that a semver/pep440 rule would give on a tag build.
@@ -1204,7 +1228,7 @@ def _rule_names(rule: TagRule, flavor: Flavor) -> frozenset[str]:
 
 
 def _version_shape(rule: TagRule, flavor: Flavor,
-                   scope: _Scope) -> tuple[re.Pattern[str], str] | None:
+                   scope: _Scope) -> tuple[re.Pattern[str], TagKind] | None:
     """A regular expression for the tags a semver/pep440 rule gives on tag builds, and
     their meaning; None for other rules, disabled ones and per-build affixes."""
     shapes = _VERSION_SHAPES.get(rule.type)
@@ -1316,7 +1340,9 @@ def _semver(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
             pattern = "{{version}}"
         return _Candidate(_render(pattern, versions), _RELEASE, False,
                           f" (prerelease {text} is tagged with its full version only)")
-    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True)
+    numbers = (version.major, version.minor, version.patch)
+    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True,
+                      line=_line_of(pattern, numbers))
 
 
 def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1333,10 +1359,20 @@ def _pep440(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
                           f" (pre, post or dev release {text} is tagged with its full "
                           "version only)")
     versions = _pep440_scope(text, version)
-    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True)
+    numbers = (version.part(0), version.part(1), version.part(2))
+    return _Candidate(_render(pattern, versions), _version_meaning(pattern, versions), True,
+                      line=_line_of(pattern, numbers))
 
 
-def _version_meaning(pattern: str, versions: _Scope) -> str:
+def _line_of(pattern: str, numbers: tuple[int, int, int]) -> tuple[int, ...]:
+    """The leading version numbers a version line's pattern keeps: `{{major}}.{{minor}}`
+    keeps two, `{{major}}` one, a pattern with neither (a fixed word) none."""
+    names = _names(pattern)
+    depth = 2 if "minor" in names else 1 if "major" in names else 0
+    return numbers[:depth]
+
+
+def _version_meaning(pattern: str, versions: _Scope) -> TagKind:
     """A pattern naming the full version gives a release tag; so does one that happens to
     give the full version here (`{{major}}.{{minor}}` of pep440 `1.2`). Else a version
     line."""
@@ -1363,7 +1399,17 @@ def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     value = groups[group] if group < len(groups) else None
     if value is None:
         return f"group {group} of pattern '{pattern}' captures nothing in '{text}'"
-    return _Candidate(value, _RELEASE if _is_release_value(value, facts.tag) else _LINE, True)
+    if _is_release_value(value, facts.tag):
+        return _Candidate(value, _RELEASE, True)
+    return _Candidate(value, _LINE, True, line=_match_line(value))
+
+
+def _match_line(value: str) -> tuple[int, ...] | None:
+    """A `type=match` version line's numbers when it names them (`1`, `v1.2`), else None."""
+    numbers = value.removeprefix("v").split(".")
+    if len(numbers) > 2 or not all(n.isascii() and n.isdigit() for n in numbers):
+        return None
+    return tuple(int(n) for n in numbers)
 
 
 def _edge(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
@@ -1393,10 +1439,9 @@ def _ref(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
 
 
 def _raw(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
-    value = rule.attrs.get("value", "")
-    # A raw `latest` written as such means what flavor latest means.
-    meaning = _LINE if value.strip() == "latest" else _MOVING
-    return _Candidate(_render(value, scope), meaning, False)
+    # Every raw tag is a channel, `latest` too: `type=raw,value=latest,enable=
+    # {{is_default_branch}}` follows the default branch, as in metadata-action.
+    return _Candidate(_render(rule.attrs.get("value", ""), scope), _MOVING, False)
 
 
 def _sha(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
