@@ -86,15 +86,3 @@ def _registries(settings: Settings, plan: Any) -> list[Check]:
         else:
             checks.append(Check(f"registry {image}", False, problem.message, problem.hint))
     return checks
-
-
-def render(checks: list[Check]) -> str:
-    lines = []
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        lines.append(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            lines.append(f"     fix: {check.fix}")
-    failed = sum(not c.ok for c in checks)
-    lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
-    return "\n".join(lines)

@@ -234,7 +234,7 @@ def _check_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
         out.result(json.dumps({"ok": all(c.ok for c in checks),
                                "checks": [c.to_dict() for c in checks]}, indent=2))
     else:
-        out.result(check.render(checks))
+        out.result(_check_text(checks))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILURE
 
 
@@ -292,7 +292,7 @@ def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
 
 
 def _publish_outcome(outcome: Any, fmt: str, out: _Output) -> int:
-    _render(outcome.to_dict(), fmt, out, lambda _: outcome.text())
+    _render(outcome.to_dict(), fmt, out, _outcome_text)
     if outcome.error is not None:
         out.say(f"error: {outcome.error}")
     return int(outcome.exit_code)
@@ -347,7 +347,7 @@ def _render(data: dict[str, Any], fmt: str, out: _Output, text: Any) -> None:
 
 def _plan_text(data: Mapping[str, Any]) -> str:
     lines = [f"version: {data['version'] or '(none)'}", ""]
-    produced = [(e["tag"], "floating" if e["floating"] else "release", e["rule"])
+    produced = [(e["tag"], e["kind"], e["rule"])
                 for e in data["explain"] if e["tag"] is not None]
     lines += _table(("TAG", "KIND", "RULE"), produced) if produced else ["no tags"]
     skipped = [(e["rule"], e["reason"]) for e in data["explain"] if e["tag"] is None]
@@ -356,6 +356,38 @@ def _plan_text(data: Mapping[str, Any]) -> str:
         lines += _table(("RULE", "REASON"), skipped)
     lines += ["", "references:"] + [f"  {ref}" for ref in data["tags"]]
     lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
+    return "\n".join(lines)
+
+
+def _registry_lines(registries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What landed where: per registry, each tag written, left, forced or put back."""
+    lines = []
+    for registry in registries:
+        lines.append(f"{registry['name']}: {registry['status']}"
+                     + (f" {registry['digest']}" if registry["digest"] else ""))
+        lines += [f"  pushed  {tag}" for tag in registry["pushed"]]
+        lines += [f"  skipped {s['tag']}: {s['reason']}" for s in registry["skipped"]]
+        lines += [f"  forced  {f['tag']}: --force overrode {f['overrode']}"
+                  for f in registry.get("forced", ())]
+        lines += [f"  note    {n['tag']}: {n['note']}" for n in registry.get("notes", ())]
+        lines += [f"  {'restored' if r['ok'] else 'LEFT    '} {r['tag']}: {r['detail']}"
+                  for r in registry.get("restored", ())]
+    return lines
+
+
+def _outcome_text(data: Mapping[str, Any]) -> str:
+    return "\n".join([*_registry_lines(data["registries"]), f"status: {data['status']}"])
+
+
+def _check_text(checks: Sequence[Any]) -> str:
+    lines = []
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        lines.append(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            lines.append(f"     fix: {check.fix}")
+    failed = sum(not c.ok for c in checks)
+    lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
     return "\n".join(lines)
 
 
@@ -372,11 +404,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _run_text(data: Mapping[str, Any]) -> str:
     lines = [_plan_text(data), "", f"image: {data['image_id'] or '(not built)'}"]
-    for registry in data["registries"]:
-        lines.append(f"{registry['name']}: {registry['status']}"
-                     + (f" {registry['digest']}" if registry["digest"] else ""))
-        lines += [f"  pushed  {tag}" for tag in registry["pushed"]]
-        lines += [f"  skipped {s['tag']}: {s['reason']}" for s in registry["skipped"]]
+    if data.get("built_image_id") and data["built_image_id"] != data["image_id"]:
+        lines.append(f"built: {data['built_image_id']} (not pushed: the release was "
+                     "published before, as the image above)")
+    lines += _registry_lines(data["registries"])
     for delivery in data["webhooks"]:
         lines.append(f"webhook {delivery['host']}: {delivery['status']} "
                      f"after {delivery['attempts']} attempt(s)")

@@ -43,6 +43,8 @@ class Builder(Protocol):
 
     def push(self, repository: str, tag: str, credentials: Credentials | None) -> Any: ...
 
+    def tag(self, image_id: str, reference: str) -> None: ...
+
     def registry_credentials(self, host: str) -> Credentials | None: ...
 
 
@@ -50,8 +52,10 @@ class Builder(Protocol):
 class Result:
     plan: Plan
     status: str  # "success" or "failed"
-    image_id: str | None = None
+    image_id: str | None = None  # what this run built
     registries: tuple[RegistryResult, ...] = ()
+    # The image the release is: an earlier build's when a re-run found it published.
+    published_image_id: str | None = None
     webhooks: tuple[webhooks.Delivery, ...] = ()
     error: DockyardError | None = None
     timings: Mapping[str, float] = field(default_factory=dict)  # durations in seconds
@@ -75,7 +79,8 @@ class Result:
             "event": self.event,
             "status": self.status,
             "error": str(self.error) if self.error else None,
-            "image_id": self.image_id,
+            "image_id": self.published_image_id or self.image_id,
+            "built_image_id": self.image_id,
             "digest": self.digest,
             "registries": [r.to_dict() for r in self.registries],
             "webhooks": [d.to_dict() for d in self.webhooks],
@@ -116,6 +121,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     timings: dict[str, float] = {}
     image_id: str | None = None
     registries: tuple[RegistryResult, ...] = ()
+    published_image_id: str | None = None
     error: DockyardError | None = None
     start = clock()
     started_at = now()
@@ -143,9 +149,11 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         if push:
             push_start = clock()
             with section("Push to " + ", ".join(plan.images)):
-                registries = publish.publish(settings, release, engine, log=log,
-                                             connect=connect, sleep=sleep,
-                                             docker_login=engine.registry_credentials)
+                published = publish.publish(settings, release, engine, log=log,
+                                            connect=connect, sleep=sleep,
+                                            docker_login=engine.registry_credentials,
+                                            image_id=image_id)
+            registries, published_image_id = published.registries, published.image_id
             timings["push_seconds"] = clock() - push_start
             error = publish.summary(registries)
         else:
@@ -157,7 +165,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         error = exc
     event = _event(push, image_id, registries, error)
     result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
-                    registries=registries, error=error, timings=timings, event=event,
+                    registries=registries, published_image_id=published_image_id, error=error,
+                    timings=timings, event=event,
                     started_at=started_at, finished_at=now(),
                     warnings=tuple(warnings))
     if settings.webhooks:
