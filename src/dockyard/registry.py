@@ -37,6 +37,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from dockyard import __version__
 from dockyard.errors import PublishError
 from dockyard.names import DOCKER_HUB
+from dockyard.retry import RetryPolicy as RetryPolicy  # re-exported: callers take it from here
 from dockyard.secrets import Secret
 from dockyard.settings import Credentials
 
@@ -73,31 +74,6 @@ class RegistryError(PublishError):
         self.host = host
         self.status = status
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient failures are retried."""
-
-    retries: int = 4  # attempts after the first
-    backoff_seconds: float = 1.0  # the first delay; doubled for every further attempt
-    max_backoff_seconds: float = 30.0  # no delay (Retry-After included) is longer
-    timeout_seconds: float = 60.0  # per request, connect and read
-
-    def delay(self, attempt: int, retry_after: str | None = None,
-              rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt `attempt` (1-based).
-
-        Exponential with "equal jitter" (between half and all of the step), so parallel
-        clients do not retry in lockstep; a server's Retry-After (in seconds) wins when
-        it asks for more, and nothing exceeds the cap.
-        """
-        step = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
-        delay = step / 2 + rand() * step / 2
-        asked = _retry_after_seconds(retry_after)
-        if asked is not None:
-            delay = max(delay, asked)
-        return float(min(delay, self.max_backoff_seconds))
 
 
 @dataclass(frozen=True)
@@ -696,15 +672,6 @@ def _granted_actions(token: str) -> dict[tuple[str, str], set[str]] | None:
                 for a in access}
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: rare from registries; fall back to our own backoff
 
 
 _UNKNOWN_HOST = "unknown host"
