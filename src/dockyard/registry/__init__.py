@@ -12,7 +12,7 @@ In layers, each over the one below, as go-containerregistry's remote/transport/a
 Everything callers use is importable from here.
 """
 
-from dockyard.registry.auth import Challenge, parse_challenge, pull_scope, push_scope
+from dockyard.registry.auth import Challenge, delete_scope, parse_challenge, pull_scope, push_scope
 from dockyard.registry.client import (
     ACCEPT,
     DOCKER_MANIFEST,
@@ -53,6 +53,7 @@ __all__ = [
     "Sleep",
     "base_url",
     "certs_dir",
+    "delete_scope",
     "digest_of",
     "ecr_credentials",
     "is_ecr",

@@ -53,6 +53,10 @@ def push_scope(repository: str) -> str:
     return f"repository:{repository}:pull,push"
 
 
+def delete_scope(repository: str) -> str:
+    return f"repository:{repository}:delete"
+
+
 class Authenticator:
     """One set of credentials (or none) for the registry of `transport`."""
 

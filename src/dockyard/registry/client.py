@@ -1,6 +1,6 @@
 """The OCI distribution API of one registry: manifests as exact bytes with their media
 type (so a manifest written under a new tag keeps its digest), blobs streamed, tags
-listed, labels read from image configs.
+listed and deleted, labels read from image configs.
 
 `RegistryClient` composes the layers below it: `transport` (HTTP, trust, retries),
 `auth` (challenges and tokens), and `trust` for where the registry lives.
@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from dockyard.registry.auth import Authenticator, pull_scope, push_scope
+from dockyard.registry.auth import Authenticator, delete_scope, pull_scope, push_scope
 from dockyard.registry.keychain import ECR_PUBLIC, is_ecr
 from dockyard.registry.transport import (
     Body,
@@ -29,6 +29,7 @@ from dockyard.registry.transport import (
     Transport,
     error_codes,
     expect,
+    refusal,
 )
 from dockyard.retry import RetryPolicy, Sleep
 from dockyard.settings import Credentials
@@ -46,6 +47,9 @@ REVISION_LABEL = "org.opencontainers.image.revision"
 
 _CHUNK = 64 * 1024
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# What a registry that cannot delete tags answers a DELETE by tag with: 405 Method Not
+# Allowed, or (distribution 2.x, which deletes by digest only) one of these codes.
+_NO_TAG_DELETION = ("UNSUPPORTED", "DIGEST_INVALID", "MANIFEST_UNKNOWN")
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,22 @@ class RegistryClient:
                            headers={"Content-Type": manifest.media_type}) as response:
             self._expect(response, (200, 201), f"cannot write {repository}:{reference}")
             return response.headers.get("Docker-Content-Digest") or manifest.digest
+
+    def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove the tag `tag` alone (OCI distribution 1.1); the manifest stays.
+
+        False when the registry does not delete tags (most delete manifests by digest
+        only): nothing changed then.
+        """
+        with self._request("DELETE", f"/v2/{repository}/manifests/{tag}",
+                           (delete_scope(repository),)) as response:
+            status = response.status_code
+            if status in (200, 202):
+                return True
+            if status == 405 or (status in (400, 404) and any(
+                    code in _NO_TAG_DELETION for code in error_codes(response))):
+                return False
+            raise refusal(self.host, response, f"cannot delete the tag {repository}:{tag}")
 
     # ----------------------------------------------------------------- blobs
 
