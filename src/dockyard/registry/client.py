@@ -2,8 +2,8 @@
 type (so a manifest written under a new tag keeps its digest), blobs streamed, tags
 listed and deleted, labels read from image configs.
 
-`RegistryClient` composes the layers below it: `transport` (HTTP, trust, retries),
-`auth` (challenges and tokens), and `trust` for where the registry lives.
+`RegistryClient` composes the layers below it: an `auth.Authenticator` (challenges and
+tokens) over a `transport.Transport` (HTTP, TLS trust, retries).
 """
 
 from __future__ import annotations
