@@ -14,7 +14,6 @@ docs/webhooks.md). Bodies are scrubbed of every registered secret before they ar
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -24,13 +23,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
 from dockyard import __version__, payloads, secrets
+from dockyard.retry import RetryPolicy, retrying
 
 if TYPE_CHECKING:
     from dockyard.settings import Webhook
@@ -131,51 +130,65 @@ def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str,
             http.close()
 
 
+class _Undelivered(Exception):
+    """One attempt that did not deliver: what to report, and whether to try again."""
+
+    def __init__(self, error: str, status: int | None = None, *, transient: bool = True,
+                 retry_after: str | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+
+
 def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
              http: requests.Session, sleep: Callable[[float], None],
              clock: Callable[[], float]) -> Delivery:
     host = urlsplit(hook.url).hostname or "?"
     delivery_id = str(uuid.uuid4())
-    status: int | None = None
-    error: str | None = None
-    attempt = 0
-    for attempt in range(1, hook.max_attempts + 1):
+    attempts = 0
+
+    def attempt() -> int:
+        nonlocal attempts
+        attempts += 1
         headers = headers_for(hook, body, event, delivery_id, int(clock()), content_type)
-        retry_after = None
         try:
             with http.post(hook.url, data=body, headers=headers, timeout=hook.timeout,
                            allow_redirects=False) as response:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return Delivery(host, "delivered", attempt, hook.required, status)
+                    return status
                 error = f"HTTP {status}"
-                retry_after = response.headers.get("Retry-After")
                 if 300 <= status < 400:
                     error += " (redirects are not followed: configure the final URL)"
-                if status < 500 and status != 429:
-                    break  # the receiver refused this payload; sending it again won't help
+                # below 500 (but 429) the receiver refused this payload: sending it again
+                # won't help
+                raise _Undelivered(error, status, transient=status >= 500 or status == 429,
+                                   retry_after=response.headers.get("Retry-After"))
         except requests.Timeout:
-            status, error = None, f"no answer from {host} within {hook.timeout:g}s"
+            raise _Undelivered(f"no answer from {host} within {hook.timeout:g}s") from None
         except requests.ConnectionError:
-            status, error = None, f"could not reach {host}: the connection failed"
+            raise _Undelivered(f"could not reach {host}: the connection failed") from None
         except requests.RequestException as exc:
             # Never the exception's text: it can quote the URL, whose path may be a token.
-            status, error = None, f"{type(exc).__name__} while sending to {host}"
-        if attempt < hook.max_attempts:
-            sleep(_delay(attempt, retry_after, clock))
-    return Delivery(host, "failed", attempt, hook.required, status, error)
+            raise _Undelivered(f"{type(exc).__name__} while sending to {host}") from None
+
+    policy = RetryPolicy(retries=hook.max_attempts - 1, backoff_seconds=_BACKOFF_SECONDS,
+                         max_backoff_seconds=_MAX_DELAY, timeout_seconds=hook.timeout)
+    try:
+        status = retrying(attempt, policy=policy, catch=_Undelivered,
+                          transient=lambda failed: failed.transient,
+                          retry_after=lambda failed: failed.retry_after,
+                          sleep=sleep, rand=_no_jitter, clock=clock)
+    except _Undelivered as failed:
+        return Delivery(host, "failed", attempts, hook.required, failed.status, failed.error)
+    return Delivery(host, "delivered", attempts, hook.required, status)
 
 
-def _delay(attempt: int, retry_after: str | None, clock: Callable[[], float]) -> float:
-    """Retry-After (seconds or an HTTP date) when given, else exponential backoff."""
-    delay = _BACKOFF_SECONDS * 2 ** (attempt - 1)
-    if retry_after is not None:
-        try:
-            delay = float(retry_after)
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError):  # neither: keep the backoff
-                delay = parsedate_to_datetime(retry_after).timestamp() - clock()
-    return float(min(max(delay, 0.0), _MAX_DELAY))
+def _no_jitter() -> float:
+    """Webhook retries wait plain doubling steps (1s, 2s, 4s...), as they always have."""
+    return 1.0
 
 
 def _scrub(value: Any) -> Any:

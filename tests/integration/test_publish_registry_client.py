@@ -246,3 +246,44 @@ def test_a_missing_repository_is_named_with_how_to_create_it(registry: Registry)
         with pytest.raises(RegistryError, match="client/nothing does not exist") as caught:
             client.require_repository("client/nothing")
     assert "create it first" in str(caught.value)
+
+
+@pytest.mark.parametrize("fixture", ["registry", "auth_registry"])
+def test_distribution_2_8_does_not_delete_tags_and_the_tag_stays(
+    fixture: str, request: pytest.FixtureRequest,
+) -> None:
+    registry: Registry = request.getfixturevalue(fixture)
+    image = upload_image(registry, "client/untag", "1.0.0", {})
+    credentials = (Credentials(registry.username, Secret(registry.password))
+                   if registry.username and registry.password else None)
+    with RegistryClient(registry.host, credentials, policy=FAST) as client:
+        client.put_manifest("client/untag", "latest", image)
+        # distribution 2.8 deletes manifests by digest only: a tag gets 400 DIGEST_INVALID
+        assert client.delete_tag("client/untag", "latest") is False
+        head = client.head_manifest("client/untag", "latest")
+        assert head is not None and head.digest == image.digest
+    assert sorted(registry.tags("client/untag")) == ["1.0.0", "latest"]
+
+
+@pytest.mark.parametrize(("status", "deleted"), [(202, True), (200, True), (405, False)])
+def test_delete_tag_reads_what_the_registry_answers(
+    registry: Registry, proxy: FaultProxy, status: int, deleted: bool,
+) -> None:
+    # answers distribution 2.8 cannot be made to give (a registry of OCI distribution 1.1,
+    # one that refuses the method): the proxy gives them instead
+    proxy.fail("/manifests/old$", status, method="DELETE")
+    with RegistryClient(proxy.host, policy=FAST) as client:
+        assert client.delete_tag("client/answers", "old") is deleted
+    assert proxy.count("DELETE", "/manifests/old") == 1
+
+
+@pytest.mark.parametrize("status", [403, 404, 400])
+def test_delete_tag_refusals_that_are_not_unsupported_raise(
+    registry: Registry, proxy: FaultProxy, status: int,
+) -> None:
+    proxy.fail("/manifests/old$", status, method="DELETE")  # with code UNAVAILABLE
+    with RegistryClient(proxy.host, policy=FAST) as client, \
+            pytest.raises(RegistryError, match="cannot delete the tag client/refused:old") \
+            as caught:
+        client.delete_tag("client/refused", "old")
+    assert caught.value.status == status and not caught.value.transient

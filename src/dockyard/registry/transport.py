@@ -1,0 +1,234 @@
+"""HTTP to one registry host: the session and its TLS trust, sending with retries, and
+what a failed request means (`RegistryError`, classified by status and error code).
+
+Transient failures (connection errors, timeouts, 5xx, 429) are retried through
+`dockyard.retry`; everything else fails at once with an error that names the registry
+and says what to do.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+from dockyard import __version__
+from dockyard.errors import PublishError
+from dockyard.registry.trust import base_url, ca_bundle, certs_dir, client_certificate
+from dockyard.retry import RetryPolicy, Sleep, retrying
+
+Body = bytes | Iterable[bytes]
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class RegistryError(PublishError):
+    """A registry refused a request or could not be reached."""
+
+    def __init__(self, host: str, message: str, *, status: int | None = None,
+                 transient: bool = False, hint: str | None = None) -> None:
+        super().__init__(f"{host}: {message}", hint=hint)
+        self.host = host
+        self.status = status
+        self.transient = transient
+
+
+class _Unavailable(RegistryError):
+    """A 5xx or 429 answer: retried, and reported with the attempts once they run out."""
+
+    def __init__(self, host: str, status: int, retry_after: str | None) -> None:
+        super().__init__(host, f"HTTP {status}", status=status, transient=True)
+        self.retry_after = retry_after
+
+
+def is_transient_status(status: int) -> bool:
+    """The registry is down or overloaded (5xx) or asks us to slow down (429)."""
+    return status == 429 or status >= 500
+
+
+class Transport:
+    """Sends requests to one registry host. Close it when done."""
+
+    def __init__(self, host: str, *, policy: RetryPolicy = RetryPolicy(),
+                 session: requests.Session | None = None, sleep: Sleep = time.sleep,
+                 rand: Callable[[], float] = random.random, insecure: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.host = host
+        # Insecure (publish.insecure), as the engine's insecure-registries: HTTPS without
+        # checking the certificate, and plain HTTP when the registry answers that.
+        self.insecure = insecure
+        self.url = f"https://{host}" if insecure else base_url(host)
+        if insecure:  # asked for: urllib3's warning on every request would be noise
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        self._policy = policy
+        self._sleep = sleep
+        self._rand = rand
+        self._clock = clock  # the wall clock, for a Retry-After given as an HTTP date
+        self._own_session = session is None
+        self._http = session or requests.Session()
+        self._bundle: Path | None = None
+        if self._own_session:
+            # Loopback registries are never reached through an HTTP(S)_PROXY.
+            self._http.trust_env = not self.url.startswith("http://")
+            self._http.headers["User-Agent"] = f"Dockyard/{__version__}"
+            directory = certs_dir(host) if self.url.startswith("https://") else None
+            if directory is not None:  # trust and present what certs.d holds, as the engine
+                self._bundle = ca_bundle(directory)
+                certificate = client_certificate(directory)
+                if certificate is not None:
+                    self._http.cert = certificate
+
+    def close(self) -> None:
+        if self._own_session:
+            self._http.close()
+        if self._bundle is not None:
+            self._bundle.unlink(missing_ok=True)
+            self._bundle = None
+
+    def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+             data: Body | None = None, params: Params | None = None, stream: bool = False,
+             auth: tuple[str, str] | None = None, once: bool = False) -> requests.Response:
+        """One request (`url` absolute, or a path on this registry), retried on
+        connection errors, timeouts, 5xx and 429 unless `once`."""
+        attempts = 0
+
+        def attempt() -> requests.Response:
+            nonlocal attempts
+            attempts += 1
+            target = url if url.startswith(("http://", "https://")) else self.url + url
+            return self._exchange(method, target, headers=headers, data=data,
+                                  params=params, stream=stream, auth=auth)
+
+        try:
+            return retrying(attempt, policy=replace(self._policy, retries=0) if once
+                            else self._policy, catch=RegistryError,
+                            transient=lambda failure: failure.transient,
+                            retry_after=lambda failure: failure.retry_after
+                            if isinstance(failure, _Unavailable) else None,
+                            sleep=self._sleep, rand=self._rand, clock=self._clock)
+        except _Unavailable as failure:
+            raise RegistryError(self.host, f"{method} {_path_of(url)} still failed with HTTP "
+                                f"{failure.status} after {attempts} attempts",
+                                status=failure.status, transient=True,
+                                hint="the registry is down or overloaded; run again later "
+                                     "(raise publish.retries to wait longer)") from None
+
+    def _exchange(self, method: str, url: str, *, headers: Mapping[str, str] | None,
+                  data: Body | None, params: Params | None, stream: bool,
+                  auth: tuple[str, str] | None) -> requests.Response:
+        """One attempt: a response that is not a 5xx or 429, or a RegistryError."""
+        while True:
+            try:
+                response = self._http.request(
+                    method, url, headers=dict(headers or {}), data=data, params=params,
+                    stream=stream, auth=auth, timeout=self._policy.timeout_seconds,
+                    allow_redirects=method in ("GET", "HEAD"),
+                    # per request: REQUESTS_CA_BUNDLE would override a session's verify
+                    verify=False if self.insecure else str(self._bundle) if self._bundle
+                    else None)
+            except requests.ConnectionError as exc:
+                problem = _connection_problem(exc)
+                parts = urlsplit(url)
+                if problem == _PLAIN_HTTP and self.insecure and parts.scheme == "https" \
+                        and parts.netloc == self.host:
+                    # an insecure registry that speaks plain HTTP: from now on, so do we
+                    self.url = f"http://{self.host}"
+                    url = parts._replace(scheme="http").geturl()
+                    continue
+                lasting = problem in _LASTING  # no retry mends a wrong name or certificate
+                raise RegistryError(self.host, f"cannot reach the registry ({problem})",
+                                    transient=not lasting,
+                                    hint=_reach_hint(problem, self.host)) from None
+            except requests.Timeout:
+                raise RegistryError(self.host, "the registry did not answer in "
+                                    f"{self._policy.timeout_seconds:g}s", transient=True,
+                                    hint="try again later, or raise "
+                                         "publish.timeout_seconds") from None
+            except requests.RequestException as exc:
+                raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
+                    from None
+            if is_transient_status(response.status_code):
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                raise _Unavailable(self.host, response.status_code, retry_after)
+            return response
+
+
+def expect(host: str, response: requests.Response, ok: tuple[int, ...], what: str) -> None:
+    """Nothing when the status is one of `ok`; else raise the refusal it is."""
+    if response.status_code not in ok:
+        raise refusal(host, response, what)
+
+
+def refusal(host: str, response: requests.Response, what: str) -> RegistryError:
+    """What an unexpected answer means, by its status and the registry's error codes."""
+    status = response.status_code
+    codes = error_codes(response)
+    detail = f"HTTP {status}" + (f" {', '.join(codes)}" if codes else "")
+    hint = None
+    if status == 403 or "DENIED" in codes:
+        detail = "access denied (no push permission)" if status == 403 else detail
+        hint = ("give these credentials push (write) access to the repository, or use "
+                "credentials that have it")
+    elif "NAME_INVALID" in codes or "NAME_UNKNOWN" in codes:
+        hint = "check the repository name in `images:`; some registries need it created " \
+               "first"
+    return RegistryError(host, f"{what}: {detail}", status=status, hint=hint)
+
+
+def error_codes(response: requests.Response) -> list[str]:
+    """The `errors[].code` of a distribution API error body (`NAME_UNKNOWN`...)."""
+    try:
+        errors = response.json().get("errors") or []
+        return [str(e.get("code")) for e in errors if isinstance(e, dict) and e.get("code")]
+    except (ValueError, AttributeError):
+        return []
+
+
+_UNKNOWN_HOST = "unknown host"
+_PLAIN_HTTP = "it answers plain HTTP, not HTTPS"
+_TLS_FAILED = "TLS failed"
+_LASTING = (_UNKNOWN_HOST, _PLAIN_HTTP, _TLS_FAILED)
+
+
+def _connection_problem(exc: requests.ConnectionError) -> str:
+    text = repr(exc)
+    if "NameResolutionError" in text or "Name or service not known" in text \
+            or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        return _UNKNOWN_HOST
+    if "Connection refused" in text or "ConnectionRefusedError" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text \
+            or "ConnectionResetError" in text:
+        return "the connection was dropped"
+    if "WRONG_VERSION_NUMBER" in text:  # a TLS hello answered in plain HTTP
+        return _PLAIN_HTTP
+    if "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
+        return _TLS_FAILED
+    return "connection error"
+
+
+def _reach_hint(problem: str, host: str) -> str:
+    if problem == _UNKNOWN_HOST:
+        return "check the registry host in `images:` (a typo?), and DNS on this runner"
+    if problem == _PLAIN_HTTP:
+        return ("Dockyard speaks HTTPS to registries off loopback (and to loopback ones "
+                f"with certs.d settings): serve {host} with TLS, with a private CA at "
+                f"/etc/docker/certs.d/{host}/ca.crt")
+    if problem == _TLS_FAILED:
+        return (f"the registry's certificate is not trusted here: put its CA certificate at "
+                f"/etc/docker/certs.d/{host}/ca.crt (the engine and Dockyard both read it; "
+                "rootless Docker: ~/.config/docker/certs.d)")
+    return "check the registry host and port in `images:`, and that the registry is up"
+
+
+def _path_of(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        return url.split("?", 1)[0]
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
