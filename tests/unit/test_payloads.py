@@ -11,7 +11,7 @@ import pytest
 from dockyard import payloads
 from dockyard.context import Context
 from dockyard.pipeline import Plan, RegistryResult, Result
-from dockyard.tagging import PlannedTag
+from dockyard.tagging import PlannedTag, TagKind
 
 SHA = "860c1904a1ce19322e91ac35af1ab07466440c37"
 DIGEST = "sha256:" + "ab" * 32
@@ -27,8 +27,8 @@ def record(event: str = "push.succeeded", **changes: Any) -> dict[str, Any]:
                       now=datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc), tag="v1.2.3",
                       repository="acme/app", repo_url=REPO_URL, run_id="42", run_url=RUN_URL,
                       job_url=RUN_URL + "/job/7")
-    tags = (PlannedTag("1.2.3", "type=semver,pattern={{version}}", 900, False),
-            PlannedTag("latest", "flavor latest=auto", 100, True))
+    tags = (PlannedTag("1.2.3", "type=semver,pattern={{version}}", 900, TagKind.RELEASE),
+            PlannedTag("latest", "flavor latest=auto", 100, TagKind.VERSION_LINE, ()))
     plan = Plan(version="1.2.3", images=("ghcr.io/acme/app", "nginx"), tags=tags, skipped=(),
                 labels={"org.opencontainers.image.version": "1.2.3"}, context=context)
     registries = (

@@ -401,12 +401,12 @@ def test_plan_text_is_a_table(repos: Repos) -> None:
     code, out, _ = _plan(repos, "text")
     assert code == 0
     lines = out.splitlines()
-    header = lines.index("  TAG          KIND      RULE")
+    header = lines.index("  TAG          KIND          RULE")
     assert lines[header + 1:header + 5] == [
-        "  1.2.3        release   type=semver,pattern={{version}}",
-        "  1.2          floating  type=semver,pattern={{major}}.{{minor}}",
-        f"  sha-{lines[header + 3][6:13]}  release   type=sha",
-        "  latest       floating  flavor latest=auto",
+        "  1.2.3        release       type=semver,pattern={{version}}",
+        "  1.2          version-line  type=semver,pattern={{major}}.{{minor}}",
+        f"  sha-{lines[header + 3][6:13]}  release       type=sha",
+        "  latest       version-line  flavor latest=auto",
     ]
     nothing = lines.index("rules that produced nothing:")
     assert lines[nothing + 1:nothing + 4] == [

@@ -53,6 +53,7 @@ from dockyard.retry import retrying
 from dockyard.settings import Credentials
 
 _MAX_PARALLEL = 8
+_MIN_SETTLE, _MAX_SETTLE = 0.05, 2.0  # seconds to wait before release tags are read again
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
     r"connection (reset|refused)|broken pipe|EOF|timeout|timed out|temporar",
@@ -86,6 +87,10 @@ class Landing:
     forced: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     restored: list[Restored] = field(default_factory=list)
+    # Release tags written by reference (not by the engine), and the longest read-to-write
+    # time seen: what the check after the release phase looks at, and waits for.
+    contested: list[str] = field(default_factory=list)
+    write_seconds: float = 0.0
 
     @property
     def image(self) -> str:
@@ -140,9 +145,10 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
                 _copy_once(landings, copy_from, settings, docker_login, connect, log, policy,
                            sleep)
             elif upload is None and engine is not None and settings.publishing.upload == "once":
-                _push_once(landings, engine, image_id, log, policy, sleep)
+                _push_once(landings, engine, image_id, release, log, policy, sleep)
             list(pool.map(lambda landing: _land(landing, release, engine, image_id, fixed, log,
                                                 policy, sleep, upload), landings))
+            _check_release_tags(landings, sleep, log)
             if all(landing.error is None for landing in landings):
                 floating.move_all(landings, [t for t in release.tags if t.name not in anchors],
                                   release, settings.force, log, pool)
@@ -246,8 +252,8 @@ def _copy_once(landings: Sequence[Landing], source: Source, settings: Target,
         _fan_out(client, image, manifest, waiting, log, policy, sleep)
 
 
-def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None, log: Log,
-               policy: RetryPolicy, sleep: Sleep) -> None:
+def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None,
+               release: Release, log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
     """The engine pushes to one registry; the others that need the image copy it from there.
 
     Only worth it with two or more registries to fill. When the push to the first fails,
@@ -259,7 +265,7 @@ def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None
     origin = None
     for landing in waiting:
         try:
-            _engine_push(landing, engine, image_id, log, policy, sleep)
+            _engine_push(landing, engine, image_id, release.revision, log, policy, sleep)
         except PublishError as exc:
             landing.fail(exc)
             continue
@@ -286,12 +292,19 @@ def _fan_out(source: RegistryClient, image: str, manifest: Manifest,
             landing.fail(problem)
 
 
-def _engine_push(landing: Landing, engine: Pusher, image_id: str | None, log: Log,
-                 policy: RetryPolicy, sleep: Sleep) -> None:
+def _push_tag(tags: Sequence[str], revision: str | None) -> str:
+    """The tag the engine pushes: one that names this revision when there is one (no run
+    of another commit writes it), since a push is a long, unchecked write."""
+    short = (revision or "")[:7]
+    return next((tag for tag in tags if short and short in tag), tags[0])
+
+
+def _engine_push(landing: Landing, engine: Pusher, image_id: str | None, revision: str | None,
+                 log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
     """docker push of the first release tag this registry needs, checked to have pushed
     this run's image; sets `landing.source`."""
     repo = landing.repo
-    tag = landing.to_write[0]
+    tag = _push_tag(landing.to_write, revision)
     reference = repo.reference(tag)
     if image_id:  # a shared engine: another run may have moved this name since the build
         engine.tag(image_id, reference)
@@ -345,7 +358,7 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
         elif upload is not None:
             landing.source = upload(landing)
         elif landing.to_write and engine is not None:
-            _engine_push(landing, engine, image_id, log, policy, sleep)
+            _engine_push(landing, engine, image_id, release.revision, log, policy, sleep)
         else:  # every release tag is here already
             held = fixed or next(iter(landing.held.values()), None)
             landing.source = repo.manifest(held) if held else None
@@ -357,6 +370,7 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
         for tag in landing.to_write:
             if tag in landing.pushed:
                 continue
+            read_at = time.monotonic()
             now = repo.pointer(tag)
             if now == landing.source.digest:
                 landing.skipped.append((tag, "already published: it holds this revision"))
@@ -371,8 +385,48 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
             log(f"tagging {repo.reference(tag)} (same manifest, no upload)")
             repo.put(tag, landing.source)
             landing.pushed.append(tag)
+            if tag in release.immutable_tags:
+                landing.contested.append(tag)
+                landing.write_seconds = max(landing.write_seconds, time.monotonic() - read_at)
     except PublishError as exc:
         landing.fail(exc)
+
+
+def _check_release_tags(landings: Sequence[Landing], sleep: Sleep, log: Log) -> None:
+    """Read every release tag written by reference once more, a while after the writes.
+
+    Two runs of one version from different commits may both have read a release tag as
+    absent and then written it. The registry has no compare-and-set, so the one whose
+    write landed last holds it; waiting a few times the read-to-write time seen lets a
+    write that was on its way land before the tag is read again. The run that finds
+    another image there did not publish the release: it says so, and nothing floats.
+    """
+    waiting = [landing for landing in landings if landing.error is None and landing.contested]
+    if not waiting:
+        return
+    sleep(min(_MAX_SETTLE, max(_MIN_SETTLE, 4 * max(each.write_seconds for each in waiting))))
+    for landing in waiting:
+        repo, source = landing.repo, landing.source
+        assert source is not None
+        try:
+            for tag in landing.contested:
+                now = repo.pointer(tag)
+                if now == source.digest:
+                    continue
+                landing.pushed.remove(tag)
+                landing.skipped.append((tag, "taken by another run's image during this run"))
+                theirs = repo.identity(now).revision if now else None
+                landing.fail(PublishError(
+                    f"{repo.reference(tag)} was written by another run at the same time, "
+                    f"with {now[:19] if now else 'nothing'} (built from "
+                    f"{built_from(theirs)}): that run published this release, this one did "
+                    "not; nothing floats",
+                    hint="two commits were released as one version at once: serialise the "
+                         "release jobs (docs/publishing.md), and release a new version"))
+        except PublishError as exc:
+            landing.fail(exc)
+    if any(landing.error for landing in waiting):
+        log("a release tag was taken by another run during this one")
 
 
 def _config_digest(manifest: Manifest) -> str:
