@@ -15,7 +15,7 @@ import yaml
 from dockyard.cli import main
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-SCHEMAS = Path(__file__).parents[3] / "shared" / "schemas"
+SCHEMAS = Path(__file__).parents[1] / "schemas"
 
 
 def tag_push_env(ci: str, sha: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "schemas"
+SCHEMAS = REPO / "tests" / "schemas"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # Variables a step gets from the machine; everything else is set by the test.
 PASSED_THROUGH = ("PATH", "HOME", "DOCKER_HOST", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM",
