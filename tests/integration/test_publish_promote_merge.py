@@ -10,13 +10,13 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 import pytest
 import requests
 
 from dockyard.cli import main
-from dockyard.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, digest_of
+from dockyard.registry import OCI_INDEX, OCI_MANIFEST, digest_of
+from support.images import push_image
 from support.proxy import FaultProxy
 from support.registry import Registry, RegistryFactory
 
@@ -28,44 +28,6 @@ def dockyard(workdir: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     code = main(["-C", str(workdir), *args, "--format", "json"], env=env, stdout=stdout,
                 stderr=stderr)
     return code, json.loads(stdout.getvalue() or "{}"), stderr.getvalue()
-
-
-def push_image(registry: Registry, name: str, ref: str, *, arch: str = "amd64",
-               labels: dict[str, str] | None = None, media_type: str = DOCKER_MANIFEST,
-               ) -> str:
-    """A tiny single-platform image, put under `ref` (a tag or its digest); its digest."""
-    http = requests.Session()
-    http.trust_env = False
-    if registry.username and registry.password:
-        http.auth = (registry.username, registry.password)
-    try:
-        config = json.dumps({"architecture": arch, "os": "linux",
-                             "config": {"Labels": labels or {}},
-                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-        layer = f"{name} {arch} {sorted((labels or {}).items())}".encode()
-        for blob in (config, layer):
-            with http.post(f"{registry.url}/v2/{name}/blobs/uploads/", timeout=10) as started:
-                location = urljoin(registry.url, started.headers["Location"])
-            with http.put(location, params={"digest": digest_of(blob)}, data=blob,
-                          timeout=10) as done:
-                assert done.status_code == 201, done.text
-        oci = media_type == OCI_MANIFEST
-        content = json.dumps({
-            "schemaVersion": 2, "mediaType": media_type,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json" if oci else
-                       "application/vnd.docker.container.image.v1+json",
-                       "size": len(config), "digest": digest_of(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip" if oci else
-                        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                        "size": len(layer), "digest": digest_of(layer)}],
-        }).encode()
-        ref = digest_of(content) if ref == "@" else ref
-        with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
-                      headers={"Content-Type": media_type}, timeout=10) as put:
-            assert put.status_code == 201, put.text
-        return digest_of(content)
-    finally:
-        http.close()
 
 
 @pytest.fixture
