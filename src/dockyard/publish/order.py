@@ -53,6 +53,7 @@ from dockyard.retry import retrying
 from dockyard.settings import Credentials
 
 _MAX_PARALLEL = 8
+ALREADY_PUBLISHED = "already published: it holds this revision"
 _MIN_SETTLE, _MAX_SETTLE = 0.05, 2.0  # seconds to wait before release tags are read again
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
@@ -128,7 +129,6 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
             found, error = None, exc
         client = connect(parse_image(image).host, found)
         landings.append(Landing(Repository(image, client), credentials=found, error=error))
-    reused: str | None = None
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(landings) or 1)) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release, log), landings))
@@ -138,7 +138,6 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
                 else release.immutable_tags
             if copy_from is None and upload is None:
                 copy_from = _earlier_build(landings, log)
-                reused = copy_from[0] if copy_from is not None else None
                 fixed = copy_from[1].digest if copy_from is not None else None
             _plan_writes(landings, anchors, fixed, settings.force)
             if copy_from is not None:
@@ -157,8 +156,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
             landing.client.close()
     results = tuple(_result(landing, release) for landing in landings)
     source = next((landing.source for landing in landings if landing.source), None)
-    return Published(results, image_id=_config_digest(source) if source else image_id,
-                     reused=reused)
+    return Published(results, image_id=_config_digest(source) if source else image_id)
 
 
 def _prepare(landing: Landing, settings: Target, release: Release, log: Log) -> None:
@@ -211,7 +209,7 @@ def _plan_writes(landings: Sequence[Landing], anchors: Sequence[str], fixed: str
             continue
         for tag, digest in landing.held.items():
             if fixed is None or digest == fixed:
-                landing.skipped.append((tag, "already published: it holds this revision"))
+                landing.skipped.append((tag, ALREADY_PUBLISHED))
                 continue
             reference = landing.repo.reference(tag)
             if not force:
@@ -373,7 +371,7 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
             read_at = time.monotonic()
             now = repo.pointer(tag)
             if now == landing.source.digest:
-                landing.skipped.append((tag, "already published: it holds this revision"))
+                landing.skipped.append((tag, ALREADY_PUBLISHED))
                 continue
             if now is not None and tag in release.immutable_tags and tag not in forced:
                 raise PublishError(

@@ -107,11 +107,6 @@ class Published:
 
     registries: tuple[RegistryResult, ...]
     image_id: str | None = None  # the published image's id (its config digest)
-    reused: str | None = None  # where an earlier build of this release was found
-
-    @property
-    def digest(self) -> str | None:
-        return next((r.digest for r in self.registries if r.digest), None)
 
 
 @dataclass(frozen=True)
