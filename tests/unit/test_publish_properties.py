@@ -74,10 +74,9 @@ VERSIONS = ("1.0.0", "1.0.1", "1.1.0", "1.9.0", "1.10.0", "2.0.0-rc.1", "2.0.0",
 FLOATING = ("latest", "1", "2", "3", "1.0", "1.10", "2.0", "main", "stable")
 CHUNK = 7  # bytes per chunk the model streams: every blob comes in several
 TURN_TIMEOUT = 10.0
-# A merge run again for a revision some registry holds already splits the release (see
-# test_a_merge_run_again_lands_the_release_it_finds): off until that is fixed, so that
-# the sequence property finds what else there is.
-MERGE_RERUNS = False  # seconds a scheduled run may take to reach its next registry call
+# Merges run again for a revision some registry holds already (see
+# test_a_merge_run_again_lands_the_release_it_finds): they must land that release.
+MERGE_RERUNS = True
 
 
 def image_of(host: int) -> str:
@@ -851,9 +850,6 @@ def newest_everywhere(world: World, line: tuple[int, ...]) -> versions.Version |
     return best
 
 
-@pytest.mark.xfail(strict=True, reason="bug in src: with `upload` (merge) publish fixes no "
-                   "digest from a registry holding a release tag of this revision, so the "
-                   "held tag counts as done and the others get the new index")
 def test_a_merge_run_again_lands_the_release_it_finds() -> None:
     world = World(2, delete_tags=False)
     world.merge_reruns = True

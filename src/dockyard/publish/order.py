@@ -132,13 +132,13 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(landings) or 1)) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release, log), landings))
-            fixed = copy_from[1].digest if copy_from is not None else None
             # Only the engine needs a tag to push under: a copy goes by digest.
             anchors = release.release_tags if copy_from is None and upload is None \
                 else release.immutable_tags
-            if copy_from is None and upload is None:
+            if copy_from is None:  # a build or a merge: unless this release is out already
                 copy_from = _earlier_build(landings, log)
-                fixed = copy_from[1].digest if copy_from is not None else None
+                upload = None if copy_from is not None else upload
+            fixed = copy_from[1].digest if copy_from is not None else None
             _plan_writes(landings, anchors, fixed, settings.force)
             if copy_from is not None:
                 _copy_once(landings, copy_from, settings, docker_login, connect, log, policy,
@@ -195,7 +195,7 @@ def _earlier_build(landings: Sequence[Landing], log: Log) -> Source | None:
         if manifest is None:
             continue
         log(f"{landing.image} holds this release already ({digest[:19]}): it is copied to "
-            "the registries that lack it, and this run's build is not pushed")
+            "the registries that lack it, and what this run made is not pushed")
         return landing.image, manifest
     return None
 
