@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from dockyard.errors import PublishError
@@ -255,17 +255,26 @@ def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None
     """The engine pushes to one registry; the others that need the image copy it from there.
 
     Only worth it with two or more registries to fill. When the push to the first fails,
-    the next registry is tried as the source (a registry down must not stop the others).
+    the next registry is tried as the source at once (a registry down must not hold up the
+    others while its retries run out); one that failed for a transient reason gets a copy
+    afterwards, with retries, like every other registry.
     """
     waiting = [landing for landing in landings if landing.error is None and landing.to_write]
     if len(waiting) < 2:
         return
     origin = None
+    once = replace(policy, retries=0)
     for landing in waiting:
+        last = landing is waiting[-1]
         try:
-            _engine_push(landing, engine, image_id, release.revision, log, policy, sleep)
+            _engine_push(landing, engine, image_id, release.revision, log,
+                         policy if last else once, sleep)
         except PublishError as exc:
-            landing.fail(exc)
+            if last or not _transient_push(exc):
+                landing.fail(exc)
+            else:
+                log(f"push to {landing.image} failed ({exc.message}); pushing to the next "
+                    "registry, this one gets a copy afterwards")
             continue
         origin = landing
         break
