@@ -9,6 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from dockyard import secrets
 from support import engine, gitrepo, hermetic
 from support.availability import is_ci
 from support.receiver import WebhookReceiver
@@ -34,6 +35,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     hermetic.make_hermetic(monkeypatch, list(os.environ), tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_from_other_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets registry lives as long as the process, as in a real run; in-process
+    tests each start with an empty one, so one test's secret never masks another's text."""
+    monkeypatch.setattr(secrets, "_known", set())
+    monkeypatch.setattr(secrets, "_forms", set())
+    monkeypatch.setattr(secrets, "_pattern", None)
 
 
 @pytest.fixture(scope="session")
