@@ -28,6 +28,8 @@ LogSink = Callable[[str], None]
 Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+# How the containerd image store (Docker 26) reports a push: in a status line, no aux item.
+_PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class Engine:
                 aux = item.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest, size = aux["Digest"], aux.get("Size")
+                elif not digest and (pushed := _PUSHED.match(str(item.get("status") or ""))):
+                    digest, size = pushed[1], int(pushed[2])
                 self._report(repository, item)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise PublishError(f"push of {repository}:{tag} failed: {_short(exc)}") from exc
