@@ -79,7 +79,8 @@ def each_engine(request: pytest.FixtureRequest,
         client = request.getfixturevalue("modern_engine")
         base = request.getfixturevalue("modern_base_image")
     monkeypatch.setenv("DOCKER_HOST", host)
-    return engine.EngineUnderTest(request.param, host, client, base)
+    return engine.EngineUnderTest(request.param, host, client, base,
+                                  engine.uses_containerd_store(client))
 
 
 @pytest.fixture(scope="session")

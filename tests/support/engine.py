@@ -70,10 +70,21 @@ def connect_modern() -> docker.DockerClient:
         except DockerException as exc:
             problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         else:
-            return client
+            if uses_containerd_store(client):
+                return client
+            client.close()
+            problem = "it answers, but without the containerd image store"
         gc.collect()
     pytest.fail(f"the modern Docker engine does not answer at {MODERN_HOST} ({problem}); "
                 f"{MODERN_HINT}", pytrace=False)
+
+
+def uses_containerd_store(client: docker.DockerClient) -> bool:
+    """Whether the engine keeps images in containerd (`containerd-snapshotter`): then an
+    image's id is its manifest (or index) digest and a push sends an OCI manifest (or an
+    index), where the classic store has config digests and Docker v2 manifests."""
+    status = client.info().get("DriverStatus") or []
+    return ["driver-type", "io.containerd.snapshotter.v1"] in status
 
 
 def modern_env() -> dict[str, str]:
@@ -92,12 +103,7 @@ class EngineUnderTest:
     host: str  # its DOCKER_HOST
     client: docker.DockerClient
     base_image: str
-
-    @property
-    def containerd_store(self) -> bool:
-        """Image ids are manifest (or index) digests, and pushes OCI manifests (or indexes),
-        rather than config digests and Docker v2 manifests."""
-        return self.name == "modern"
+    containerd_store: bool  # as the engine says: see uses_containerd_store
 
 
 def classic_host() -> str:
