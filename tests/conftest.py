@@ -60,6 +60,40 @@ def base_image(docker_engine: docker.DockerClient, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session")
+def modern_engine() -> Iterator[docker.DockerClient]:
+    """The modern engine (Docker 26, containerd image store) that scripts/setup starts;
+    fails, never skips, when it does not answer."""
+    client = engine.connect_modern()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def modern_base_image(modern_engine: docker.DockerClient,
+                      tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`dockyard-test/busybox:latest` in the modern engine's image store."""
+    return engine.ensure_base_image(modern_engine, tmp_path_factory.mktemp("base"), ci=True)
+
+
+@pytest.fixture(params=["classic", "modern"])
+def each_engine(request: pytest.FixtureRequest,
+                monkeypatch: pytest.MonkeyPatch) -> engine.EngineUnderTest:
+    """The test runs once per engine, with DOCKER_HOST pointing at it (so `dockyard`,
+    in-process or spawned, builds and pushes there) and the base image built there."""
+    if request.param == "classic":
+        host = engine.classic_host()
+        client = request.getfixturevalue("docker_engine")
+        base = request.getfixturevalue("base_image")
+    else:
+        host = engine.MODERN_HOST
+        client = request.getfixturevalue("modern_engine")
+        base = request.getfixturevalue("modern_base_image")
+    monkeypatch.setenv("DOCKER_HOST", host)
+    return engine.EngineUnderTest(request.param, host, client, base,
+                                  engine.uses_containerd_store(client))
+
+
+@pytest.fixture(scope="session")
 def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryFactory]:
     """Call it for one more empty registry: `registry_factory()` or with username, password."""
     factory = RegistryFactory(tmp_path_factory.mktemp("registries"), ci=IN_CI)

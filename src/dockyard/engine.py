@@ -37,6 +37,8 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*|\bwith url: \S*", re.IGNORECASE)
 _PARSE_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)", re.IGNORECASE)
 _QUOTED_LINE_MAX = 160
+# How the containerd image store (Docker 26) reports a push: in a status line, no aux item.
+_PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class Engine:
                 aux = item.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest, size = aux["Digest"], aux.get("Size")
+                elif not digest and (pushed := _PUSHED.match(str(item.get("status") or ""))):
+                    digest, size = pushed[1], int(pushed[2])
                 self._report(repository, item)
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise PublishError(f"push of {repository}:{tag} failed: {_describe(exc)}") \
