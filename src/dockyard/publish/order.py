@@ -120,6 +120,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
+    earlier: Source | None = None
     landings = []
     for image in release.images:
         error: PublishError | None = None
@@ -136,7 +137,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
             anchors = release.release_tags if copy_from is None and upload is None \
                 else release.immutable_tags
             if copy_from is None:  # a build or a merge: unless this release is out already
-                copy_from = _earlier_build(landings, log)
+                copy_from = earlier = _earlier_build(landings, log)
                 upload = None if copy_from is not None else upload
             fixed = copy_from[1].digest if copy_from is not None else None
             _plan_writes(landings, anchors, fixed, settings.force)
@@ -155,8 +156,9 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
         for landing in landings:
             landing.client.close()
     results = tuple(_result(landing, release) for landing in landings)
-    source = next((landing.source for landing in landings if landing.source), None)
-    return Published(results, image_id=_config_digest(source) if source else image_id)
+    # The engine's id of what it built, unless the release is an earlier build: that one
+    # is named by its config digest (the id a classic engine gives it once pulled).
+    return Published(results, image_id=_config_digest(earlier[1]) if earlier else image_id)
 
 
 def _prepare(landing: Landing, settings: Target, release: Release, log: Log) -> None:

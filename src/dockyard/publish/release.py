@@ -106,7 +106,7 @@ class Published:
     """What `publish` did: one result per image name, and which image the release is."""
 
     registries: tuple[RegistryResult, ...]
-    image_id: str | None = None  # the published image's id (its config digest)
+    image_id: str | None = None  # the published image: this run's build, or an earlier one
 
 
 @dataclass(frozen=True)
