@@ -52,6 +52,7 @@ _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 # However the registry pages them (or never stops paging): more than this many tags in
 # one repository is a broken or hostile registry, not a repository.
 _MAX_TAGS = 200_000
+_MAX_TAG_PAGES = 2_000  # of 100: as many tags, and no more requests
 # What a registry that cannot delete tags answers a DELETE by tag with: 405 Method Not
 # Allowed, or (distribution 2.x, which deletes by digest only) one of these codes.
 _NO_TAG_DELETION = ("UNSUPPORTED", "DIGEST_INVALID", "MANIFEST_UNKNOWN")
@@ -310,7 +311,13 @@ class RegistryClient:
         """Every tag of `repository`, following `Link: <...>; rel="next"` pages."""
         found: list[str] = []
         url = f"/v2/{repository}/tags/list?n={page_size}"
+        pages = 0
         while url:
+            pages += 1
+            if pages > _MAX_TAG_PAGES:
+                raise RegistryError(self.host, f"listed the tags of {repository} in more than "
+                                    f"{_MAX_TAG_PAGES:,} pages, and kept paging",
+                                    hint=_BROKEN_HINT)
             with self._request("GET", url, (pull_scope(repository),),
                                limit=TAG_PAGE_LIMIT) as response:
                 if response.status_code == 404:
