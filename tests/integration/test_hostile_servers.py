@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from dockyard import webhooks
 from dockyard.registry import RegistryClient, RegistryError, RetryPolicy
+from dockyard.registry import client as registry_client
 from dockyard.settings import Webhook
 from support import hostile
 from support.cli import run_cli
@@ -124,6 +126,28 @@ def test_a_blob_upload_the_registry_never_answers_fails_in_time(
             pytest.raises(RegistryError, match="did not answer in 2s"):
         client.upload_blob("hostile/app", hostile.CONFIG_DIGEST, iter([b"{}"]), size=2)
     assert time.monotonic() - start < TIMEOUT + 1
+
+
+def test_tags_paged_for_ever_end_after_a_bounded_number_of_pages(
+    servers: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry_client, "_MAX_TAG_PAGES", 100)  # 2,000 take 5s here
+    server = servers({"/tags/list": hostile.endless_pages})
+    with RegistryClient(server.host, policy=RetryPolicy(retries=0,
+                                                        timeout_seconds=TIMEOUT)) as client, \
+            pytest.raises(RegistryError, match="in more than 100 pages, and kept paging"):
+        client.tags("hostile/app")
+
+
+def test_a_bug_while_delivering_is_a_failed_delivery_not_a_crash() -> None:
+    class Broken(requests.Session):
+        def post(self, *_: Any, **__: Any) -> requests.Response:  # type: ignore[override]
+            raise RuntimeError("a bug")
+
+    hook = Webhook(url="http://127.0.0.1:9/hook", required=True)
+    (delivery,) = webhooks.deliver_all([hook], {"status": "success"}, "push.succeeded",
+                                       session=Broken())
+    assert delivery.status == "failed" and "RuntimeError" in (delivery.error or "")
 
 
 def test_a_head_answer_is_not_read_whatever_its_content_length(

@@ -83,6 +83,14 @@ def silent(handler: _Handler) -> None:
         time.sleep(0.05)
 
 
+def endless_pages(handler: _Handler) -> None:
+    """A page of no tags, whose `Link` points to one more page, for ever."""
+    page = int(handler.path.rsplit("last=", 1)[-1]) if "last=" in handler.path else 0
+    path = handler.path.split("?", 1)[0]
+    handler.answer(200, b'{"tags": []}', "application/json",
+                   {"Link": f'<{path}?n=100&last={page + 1}>; rel="next"'})
+
+
 def mute(handler: _Handler) -> None:
     """Take the request, then never answer a byte until the client gives up."""
     while handler.server_alive() and not handler.gone():
@@ -136,6 +144,7 @@ class HostileServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stall between
     hostile: HostileServer
 
     def log_message(self, *_: object) -> None:
