@@ -210,7 +210,8 @@ def bounded(session: requests.Session) -> requests.Session:
     adapter = _Adapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.hooks["response"].append(_skip_redirect_body)
+    if _skip_redirect_body not in session.hooks["response"]:
+        session.hooks["response"].append(_skip_redirect_body)
     return session
 
 
