@@ -71,18 +71,21 @@ def run(repo: Path, config: str, *args: str) -> tuple[Measured, dict[str, Any]]:
 
 REGISTRY_FAULTS = {
     "endless /v2/": ("/v2/$", hostile.endless, "more than 64 KiB"),
-    "trickled headers": ("/v2/$", hostile.trickle_headers(TRICKLE), "did not answer in 2s"),
+    "trickled headers": ("/v2/$", hostile.trickle_headers(TRICKLE),
+                         "did not answer GET /v2/ in 2s"),
     "Retry-After: nan": ("/v2/$", hostile.unavailable("nan"),
                          "still failed with HTTP 503 after 2 attempts"),
     "endless tag list": ("/tags/list", hostile.endless, "more than 4 MiB"),
-    "trickled tag list": ("/tags/list", hostile.trickle(TRICKLE), "did not answer in 2s"),
+    "trickled tag list": ("/tags/list", hostile.trickle(TRICKLE),
+                          "did not answer GET /v2/hostile/app/tags/list in 2s"),
     "terabyte tag list": ("/tags/list", hostile.huge(), "more than 4 MiB"),
     "terabyte refusal": ("/v2/$", hostile.huge(403), "access denied"),
     "malformed tag list": ("/tags/list", hostile.malformed(), "other than a JSON object"),
     "tag list of objects": ("/tags/list", hostile.malformed(b'{"tags": [{"a": 1}]}'),
                             "other than a list of names"),
     "endless manifest": ("/manifests/sha256:", hostile.endless, "more than 4 MiB"),
-    "silent manifest": ("/manifests/sha256:", hostile.silent, "did not answer in 2s"),
+    "silent manifest": ("/manifests/sha256:", hostile.silent,
+                        "did not answer GET /v2/hostile/app/manifests/sha256:"),
     "stalled blob": ("/blobs/", hostile.stall_after(10), "stalled"),
     "endless image config": ("/blobs/", hostile.endless, "implausibly large"),
 }
@@ -123,7 +126,8 @@ def test_a_blob_upload_the_registry_never_answers_fails_in_time(
     policy = RetryPolicy(retries=0, timeout_seconds=TIMEOUT)
     start = time.monotonic()
     with RegistryClient(server.host, policy=policy) as client, \
-            pytest.raises(RegistryError, match="did not answer in 2s"):
+            pytest.raises(RegistryError, match="did not answer PUT /v2/hostile/app/blobs/"
+                                               "uploads/session-1 in 2s"):
         client.upload_blob("hostile/app", hostile.CONFIG_DIGEST, iter([b"{}"]), size=2)
     assert time.monotonic() - start < TIMEOUT + 1
 

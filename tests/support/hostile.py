@@ -124,7 +124,7 @@ class HostileServer:
         self.faults = {re.compile(pattern): fault for pattern, fault in (faults or {}).items()}
         self.requests: list[str] = []  # "METHOD /path" of every request, as they came
         self.closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.host = f"127.0.0.1:{self._server.server_address[1]}"
         self.url = f"http://{self.host}"
@@ -140,6 +140,11 @@ class HostileServer:
 
     def fault_for(self, path: str) -> Fault | None:
         return next((f for pattern, f in self.faults.items() if pattern.search(path)), None)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hanging up mid-answer is what these servers are for: no traceback."""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -147,8 +147,9 @@ class Transport:
         try:
             yield from deadline.stream(response, watch)
         except deadline.Expired:
-            raise RegistryError(self.host, f"stalled: less than 64 KiB came in "
-                                f"{self._policy.timeout_seconds:g}s", transient=True,
+            raise RegistryError(self.host, f"GET {_path_of(response.url)} stalled: less than "
+                                f"64 KiB came in {self._policy.timeout_seconds:g}s",
+                                transient=True,
                                 hint="run again; the registry or the network is unsteady "
                                      "(or raise publish.timeout_seconds)") from None
 
@@ -181,7 +182,7 @@ class Transport:
                         raise
             except requests.ConnectionError as exc:
                 if watch.expired:
-                    raise self._too_slow() from None
+                    raise self._too_slow(method, url) from None
                 problem = _connection_problem(exc)
                 parts = urlsplit(url)
                 if problem == _PLAIN_HTTP and self.insecure and parts.scheme == "https" \
@@ -195,10 +196,10 @@ class Transport:
                                     transient=not lasting,
                                     hint=_reach_hint(problem, self.host)) from None
             except (requests.Timeout, deadline.Expired):
-                raise self._too_slow() from None
+                raise self._too_slow(method, url) from None
             except requests.RequestException as exc:
                 if watch.expired:
-                    raise self._too_slow() from None
+                    raise self._too_slow(method, url) from None
                 raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
                     from None
             if is_transient_status(response.status_code):
@@ -223,9 +224,10 @@ class Transport:
             content, _ = deadline.read_some(response, ERROR_BODY_LIMIT, watch)
         response._content = content  # where requests keeps a body it read itself
 
-    def _too_slow(self) -> RegistryError:
-        return RegistryError(self.host, "the registry did not answer in "
-                             f"{self._policy.timeout_seconds:g}s", transient=True,
+    def _too_slow(self, method: str, url: str) -> RegistryError:
+        return RegistryError(self.host, f"the registry did not answer {method} "
+                             f"{_path_of(url)} in {self._policy.timeout_seconds:g}s",
+                             transient=True,
                              hint="try again later, or raise publish.timeout_seconds")
 
 
