@@ -26,6 +26,7 @@ from urllib3.poolmanager import PoolManager
 
 _CHUNK = 64 * 1024
 _LONGEST_WAIT = 60.0  # the watchdog looks again at least this often
+_READ_TIMEOUT_MARGIN = 1.0
 _current = threading.local()  # the deadline of the exchange this thread is sending
 
 
@@ -38,6 +39,13 @@ class _NoHeaderWarning(logging.Filter):
 
 
 logging.getLogger("urllib3.connection").addFilter(_NoHeaderWarning())
+
+
+def socket_timeouts(seconds: float) -> tuple[float, float]:
+    """requests' (connect, read) timeouts under a Deadline of `seconds`: the read timeout
+    only backs the deadline up, so it is longer and the deadline ends a stalled read
+    first (and reports it as what it is)."""
+    return seconds, seconds + _READ_TIMEOUT_MARGIN
 
 
 class Expired(Exception):

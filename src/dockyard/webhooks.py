@@ -192,7 +192,8 @@ def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
         too_slow = f"no answer from {host} within {hook.timeout:g}s"
         try:
             with watch.running(), http.post(hook.url, data=body, headers=headers,
-                                            timeout=hook.timeout, allow_redirects=False,
+                                            timeout=deadline.socket_timeouts(hook.timeout),
+                                            allow_redirects=False,
                                             stream=True) as response:
                 watch.check()  # cut off mid-headers, the answer can look whole
                 status = response.status_code

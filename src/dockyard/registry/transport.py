@@ -166,7 +166,7 @@ class Transport:
                         method, url, headers=dict(headers or {}), params=params,
                         data=data if data is None or isinstance(data, bytes)
                         else _paced(data, watch),
-                        stream=True, auth=auth, timeout=seconds,
+                        stream=True, auth=auth, timeout=deadline.socket_timeouts(seconds),
                         allow_redirects=method in ("GET", "HEAD"),
                         # per request: REQUESTS_CA_BUNDLE would override a session's verify
                         verify=False if self.insecure else str(self._bundle) if self._bundle
