@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "dockyard.yml"
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
 DEFAULT_WEBHOOK_ATTEMPTS = 3
+# A timeout or delay, in seconds: a number, more than 0 and at most an hour (.inf, 1e308
+# or .nan would never end, or overflow the clock).
+MAX_SECONDS = 3600.0
+_SECONDS_PROBLEM = f"must be more than 0 seconds and at most {MAX_SECONDS:g} (an hour)"
 # Headers Dockyard sets itself: a config header must not change what the body means or
 # what vouches for it.
 _RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host",
@@ -429,8 +433,8 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
                          f"{did_you_mean(fmt, list(payloads.FORMATS))}; one of "
                          + ", ".join(payloads.FORMATS)))
     timeout = float(_given(hook, "timeout", DEFAULT_WEBHOOK_TIMEOUT))
-    if timeout <= 0:
-        problems.append((f"{path}.timeout", "must be more than 0 seconds"))
+    if not 0 < timeout <= MAX_SECONDS:  # false for nan too
+        problems.append((f"{path}.timeout", _SECONDS_PROBLEM))
     attempts = int(_given(hook, "max_attempts", DEFAULT_WEBHOOK_ATTEMPTS))
     if not 1 <= attempts <= 10:
         problems.append((f"{path}.max_attempts", "must be between 1 and 10"))
@@ -514,8 +518,8 @@ def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publ
     if not 0 <= publishing.retries <= 20:
         problems.append(("publish.retries", "must be between 0 and 20"))
     for key in ("backoff_seconds", "max_backoff_seconds", "timeout_seconds"):
-        if getattr(publishing, key) <= 0:
-            problems.append((f"publish.{key}", "must be more than 0 seconds"))
+        if not 0 < getattr(publishing, key) <= MAX_SECONDS:  # false for nan too
+            problems.append((f"publish.{key}", _SECONDS_PROBLEM))
     return publishing
 
 

@@ -12,10 +12,15 @@ delivery) and a timestamp, and `X-Dockyard-Signature-256` signs
 docs/webhooks.md). Bodies are scrubbed of every registered secret before they are sent.
 A hook whose secret is empty (a fork PR's, withheld) is delivered unsigned, and the run
 says so (`unsigned_warnings`).
+
+An attempt ends within the hook's `timeout`, connecting, sending and answering included
+(a `dockyard.deadline.Deadline`: requests' own timeout bounds each socket read only), and
+at most `_REPLY_LIMIT` bytes of a reply are read, never the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -23,14 +28,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from dockyard import __version__, payloads, secrets
+from dockyard import __version__, deadline, payloads, secrets
+from dockyard.deadline import Deadline
 from dockyard.retry import RetryPolicy, retrying
 
 if TYPE_CHECKING:
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
 _BACKOFF_SECONDS = 1.0
 _MAX_DELAY = 30.0
 _MAX_WORKERS = 8
+_REPLY_LIMIT = 64 * 1024  # nothing in a reply is used: reading it only lets the connection go
 
 
 @dataclass(frozen=True)
@@ -127,17 +134,35 @@ def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str,
     if not jobs:
         return ()
     own_session = session is None
-    http = session or requests.Session()
+    http = deadline.bounded(session or requests.Session())
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_WORKERS, len(jobs))) as pool:
             futures = [(index, hook, pool.submit(_deliver, hook, body, kind, event, http,
                                                  sleep, clock))
                        for index, hook, body, kind in jobs]
-            return tuple(replace(future.result(), webhook=index, format=hook.format)
+            return tuple(replace(_outcome(future, hook), webhook=index, format=hook.format)
                          for index, hook, future in futures)
     finally:
         if own_session:
             http.close()
+
+
+def _outcome(future: Future[Delivery], hook: Webhook) -> Delivery:
+    """What a delivery came to. Webhooks go out after the work is done, so even a bug in
+    delivering is a failed delivery: the record must still be written."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - after the push, failure is data (style 13)
+        return Delivery(_host(hook.url), "failed", 0, hook.required,
+                        error=f"Dockyard failed to deliver ({type(exc).__name__}): a bug, "
+                              "please report it")
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 class _Undelivered(Exception):
@@ -155,7 +180,7 @@ class _Undelivered(Exception):
 def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
              http: requests.Session, sleep: Callable[[float], None],
              clock: Callable[[], float]) -> Delivery:
-    host = urlsplit(hook.url).hostname or "?"
+    host = _host(hook.url)
     delivery_id = str(uuid.uuid4())
     attempts = 0
 
@@ -163,26 +188,41 @@ def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
         nonlocal attempts
         attempts += 1
         headers = headers_for(hook, body, event, delivery_id, int(clock()), content_type)
+        watch = Deadline(hook.timeout)
+        too_slow = f"no answer from {host} within {hook.timeout:g}s"
         try:
-            with http.post(hook.url, data=body, headers=headers, timeout=hook.timeout,
-                           allow_redirects=False) as response:
+            with watch.running(), http.post(hook.url, data=body, headers=headers,
+                                            timeout=deadline.socket_timeouts(hook.timeout),
+                                            allow_redirects=False,
+                                            stream=True) as response:
+                watch.check()  # cut off mid-headers, the answer can look whole
                 status = response.status_code
-                if 200 <= status < 300:
-                    return status
-                error = f"HTTP {status}"
-                if 300 <= status < 400:
-                    error += " (redirects are not followed: configure the final URL)"
-                # below 500 (but 429) the receiver refused this payload: sending it again
-                # won't help
-                raise _Undelivered(error, status, transient=status >= 500 or status == 429,
-                                   retry_after=response.headers.get("Retry-After"))
-        except requests.Timeout:
-            raise _Undelivered(f"no answer from {host} within {hook.timeout:g}s") from None
+                retry_after = response.headers.get("Retry-After")
+                # The answer is the status. A small reply is read only to free the
+                # connection, and how that goes changes nothing; any other is not read.
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) <= _REPLY_LIMIT:
+                    with contextlib.suppress(requests.RequestException, deadline.Expired):
+                        deadline.read_some(response, _REPLY_LIMIT, watch)
+        except (requests.Timeout, deadline.Expired):
+            raise _Undelivered(too_slow) from None
         except requests.ConnectionError:
+            if watch.expired:
+                raise _Undelivered(too_slow) from None
             raise _Undelivered(f"could not reach {host}: the connection failed") from None
         except requests.RequestException as exc:
+            if watch.expired:
+                raise _Undelivered(too_slow) from None
             # Never the exception's text: it can quote the URL, whose path may be a token.
             raise _Undelivered(f"{type(exc).__name__} while sending to {host}") from None
+        if 200 <= status < 300:
+            return status
+        error = f"HTTP {status}"
+        if 300 <= status < 400:
+            error += " (redirects are not followed: configure the final URL)"
+        # below 500 (but 429) the receiver refused this payload: sending it again won't help
+        raise _Undelivered(error, status, transient=status >= 500 or status == 429,
+                           retry_after=retry_after)
 
     policy = RetryPolicy(retries=hook.max_attempts - 1, backoff_seconds=_BACKOFF_SECONDS,
                          max_backoff_seconds=_MAX_DELAY, timeout_seconds=hook.timeout)

@@ -10,7 +10,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,36 @@ def record(outcome: Outcome) -> dict[str, Any]:
     except ValueError as exc:
         raise AssertionError(f"no JSON record (exit {outcome.code}):\n{outcome.stderr}") from exc
     return data
+
+
+@dataclass(frozen=True)
+class Measured:
+    outcome: Outcome
+    seconds: float  # wall clock, start to exit
+    peak_mib: float  # the process's peak resident memory
+
+
+def run_measured(repo: Path, args: Sequence[str], *, timeout: float = TIMEOUT) -> Measured:
+    """`dockyard -C repo ARGS` as a process of its own: its outcome, how long it took and
+    its peak RSS (from wait4's rusage of that child alone)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.monotonic()
+        process = subprocess.Popen([sys.executable, "-m", "dockyard", "-C", str(repo), *args],
+                                   env=environment(), stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=err, text=True)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - start > timeout:
+                process.kill()
+                os.wait4(process.pid, 0)
+                process.returncode = -9  # reaped here, so Popen must not wait for it
+                raise AssertionError(f"dockyard {' '.join(args)} ran past {timeout:g}s")
+            time.sleep(0.02)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        outcome = Outcome(process.returncode, out.read(), err.read())
+    return Measured(outcome, seconds, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from dockyard.registry.transport import Body, Params, RegistryError, Transport
+from dockyard.registry.transport import (
+    SMALL_BODY_LIMIT,
+    Body,
+    Params,
+    RegistryError,
+    Transport,
+)
 from dockyard.registry.trust import base_url
 from dockyard.settings import Credentials
 
@@ -75,14 +82,15 @@ class Authenticator:
     def send(self, method: str, url: str, scopes: tuple[str, ...], *,
              headers: Mapping[str, str] | None = None, data: Body | None = None,
              params: Params | None = None, stream: bool = False,
-             once: bool = False) -> requests.Response:
+             once: bool = False, limit: int = SMALL_BODY_LIMIT) -> requests.Response:
         """Send with authorisation; on 401 log in as the challenge says, once, and resend."""
         relogged = False
         while True:
             sent = dict(headers or {})
             sent.update(self._authorisation(scopes))
             response = self._transport.send(method, url, headers=sent, data=data,
-                                            params=params, stream=stream, once=once)
+                                            params=params, stream=stream, once=once,
+                                            limit=limit)
             if response.status_code != 401:
                 return response
             challenge = response.headers.get("WWW-Authenticate", "")
@@ -167,11 +175,13 @@ class Authenticator:
                 body = response.json()
                 token = str(body.get("token") or body.get("access_token") or "")
                 lifetime = float(body.get("expires_in") or _DEFAULT_TOKEN_SECONDS)
-            except (ValueError, AttributeError) as exc:
+            except (ValueError, AttributeError, TypeError) as exc:
                 raise RegistryError(self.host, "the token service answered something that is "
                                     "not a token") from exc
         if not token:
             raise RegistryError(self.host, "the token service answered without a token")
+        if not 0 < lifetime < math.inf:  # "nan", "-1", "1e999": not a lifetime
+            lifetime = _DEFAULT_TOKEN_SECONDS
         self._tokens[scopes] = (token, self._clock() + lifetime - _TOKEN_MARGIN_SECONDS)
 
     def _authorisation(self, scopes: tuple[str, ...]) -> dict[str, str]:

@@ -23,6 +23,9 @@ import requests
 from dockyard.registry.auth import Authenticator, delete_scope, pull_scope, push_scope
 from dockyard.registry.keychain import ECR_PUBLIC, is_ecr
 from dockyard.registry.transport import (
+    MANIFEST_LIMIT,
+    SMALL_BODY_LIMIT,
+    TAG_PAGE_LIMIT,
     Body,
     Params,
     RegistryError,
@@ -45,11 +48,15 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 
-_CHUNK = 64 * 1024
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# However the registry pages them (or never stops paging): more than this many tags in
+# one repository is a broken or hostile registry, not a repository.
+_MAX_TAGS = 200_000
+_MAX_TAG_PAGES = 2_000  # of 100: as many tags, and no more requests
 # What a registry that cannot delete tags answers a DELETE by tag with: 405 Method Not
 # Allowed, or (distribution 2.x, which deletes by digest only) one of these codes.
 _NO_TAG_DELETION = ("UNSUPPORTED", "DIGEST_INVALID", "MANIFEST_UNKNOWN")
+_BROKEN_HINT = "the registry, or a proxy before it, is broken or hostile"
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,8 @@ class RegistryClient:
     def get_manifest(self, repository: str, reference: str) -> Manifest | None:
         """The manifest under `reference` with its exact bytes, or None when there is none."""
         with self._request("GET", f"/v2/{repository}/manifests/{reference}",
-                           (pull_scope(repository),), headers={"Accept": ACCEPT}) as response:
+                           (pull_scope(repository),), headers={"Accept": ACCEPT},
+                           limit=MANIFEST_LIMIT) as response:
             if response.status_code == 404:
                 return None
             self._expect(response, (200,), f"cannot read {repository}:{reference}")
@@ -153,8 +161,9 @@ class RegistryClient:
             raise RegistryError(self.host, f"served {repository}@{reference} with content of "
                                 f"digest {digest}", hint="the registry is corrupt or a proxy "
                                 "rewrote the manifest; do not trust it")
+        data = self._json_object(content, f"the manifest of {repository}:{reference}")
         if media_type not in MANIFEST_TYPES:
-            media_type = str(json.loads(content).get("mediaType") or media_type)
+            media_type = str(data.get("mediaType") or media_type)
         return Manifest(content=content, media_type=media_type, digest=digest)
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
@@ -240,7 +249,7 @@ class RegistryClient:
 
     def _chunks(self, response: requests.Response, digest: str) -> Iterator[bytes]:
         try:
-            yield from response.iter_content(_CHUNK)
+            yield from self._transport.stream(response)
         except requests.RequestException as exc:  # the connection broke off mid-blob
             raise RegistryError(self.host, f"reading blob {digest[:19]} broke off "
                                 f"({type(exc).__name__})", transient=True,
@@ -250,7 +259,7 @@ class RegistryClient:
     def require_repository(self, repository: str) -> None:
         """Fail unless `repository` exists; for registries that do not create on push (ECR)."""
         with self._request("GET", f"/v2/{repository}/tags/list?n=1",
-                           (pull_scope(repository),)) as response:
+                           (pull_scope(repository),), limit=TAG_PAGE_LIMIT) as response:
             if response.status_code == 404 and "NAME_UNKNOWN" in error_codes(response):
                 hint = "create it first"
                 if is_ecr(self.host):
@@ -267,18 +276,21 @@ class RegistryClient:
         if manifest is None:
             return None
         if manifest.is_index:
-            entries = manifest.json().get("manifests") or []
-            child = self.get_manifest(repository, str(entries[0]["digest"])) if entries else None
+            entries = manifest.json().get("manifests")
+            first = entries[0] if isinstance(entries, list) and entries else None
+            child = self.get_manifest(repository, str(first["digest"])) \
+                if isinstance(first, dict) and first.get("digest") else None
             if child is None:
                 return {}
             manifest = child
-        labels = (self.image_config(repository, manifest).get("config") or {}).get("Labels")
-        return {str(k): str(v) for k, v in (labels or {}).items()}
+        config = self.image_config(repository, manifest).get("config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
     def image_config(self, repository: str, manifest: Manifest) -> dict[str, Any]:
         """The image config (os, architecture, labels...) of an image manifest."""
-        config = manifest.json().get("config") or {}
-        if not config.get("digest"):
+        config = manifest.json().get("config")
+        if not isinstance(config, dict) or not config.get("digest"):
             return {}
         content = bytearray()
         with self.open_blob(repository, str(config["digest"])) as chunks:
@@ -299,13 +311,28 @@ class RegistryClient:
         """Every tag of `repository`, following `Link: <...>; rel="next"` pages."""
         found: list[str] = []
         url = f"/v2/{repository}/tags/list?n={page_size}"
+        pages = 0
         while url:
-            with self._request("GET", url, (pull_scope(repository),)) as response:
+            pages += 1
+            if pages > _MAX_TAG_PAGES:
+                raise RegistryError(self.host, f"listed the tags of {repository} in more than "
+                                    f"{_MAX_TAG_PAGES:,} pages, and kept paging",
+                                    hint=_BROKEN_HINT)
+            with self._request("GET", url, (pull_scope(repository),),
+                               limit=TAG_PAGE_LIMIT) as response:
                 if response.status_code == 404:
                     return found
                 self._expect(response, (200,), f"cannot list the tags of {repository}")
-                found += response.json().get("tags") or []
+                page = self._json_object(response.content, f"the tags of {repository}")
                 following = response.links.get("next", {}).get("url")
+            tags = page.get("tags") or []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise RegistryError(self.host, f"listed the tags of {repository} as something "
+                                    "other than a list of names", hint=_BROKEN_HINT)
+            found += tags
+            if len(found) > _MAX_TAGS:
+                raise RegistryError(self.host, f"listed more than {_MAX_TAGS:,} tags of "
+                                    f"{repository}, and kept paging", hint=_BROKEN_HINT)
             url = urljoin(self.url + "/", following) if following else ""
         return found
 
@@ -314,12 +341,22 @@ class RegistryClient:
     def _request(self, method: str, path: str, scopes: tuple[str, ...], *,
                  headers: Mapping[str, str] | None = None, data: Body | None = None,
                  params: Params | None = None, stream: bool = False,
-                 once: bool = False) -> requests.Response:
+                 once: bool = False, limit: int = SMALL_BODY_LIMIT) -> requests.Response:
         return self._auth.send(method, path, scopes, headers=headers, data=data,
-                               params=params, stream=stream, once=once)
+                               params=params, stream=stream, once=once, limit=limit)
 
     def _expect(self, response: requests.Response, ok: tuple[int, ...], what: str) -> None:
         expect(self.host, response, ok, what)
+
+    def _json_object(self, content: bytes, what: str) -> dict[str, Any]:
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise RegistryError(self.host, f"served {what} as something other than a JSON "
+                                "object", hint=_BROKEN_HINT)
+        return data
 
 
 class _Sized:

@@ -4,6 +4,12 @@ what a failed request means (`RegistryError`, classified by status and error cod
 Transient failures (connection errors, timeouts, 5xx, 429) are retried through
 `dockyard.retry`; everything else fails at once with an error that names the registry
 and says what to do.
+
+Every attempt ends within `timeout_seconds`, connecting and answering included (a
+`dockyard.deadline.Deadline`), and what is read of a body is capped by its kind: the
+caller's `limit` for a success, `ERROR_BODY_LIMIT` (then truncated) for anything else.
+Blobs are streamed instead (`stream=True`, then `Transport.stream`): uncapped, but each
+chunk, sent or received, must pass within `timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,13 +26,19 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from dockyard import __version__
+from dockyard import __version__, deadline
+from dockyard.deadline import Deadline
 from dockyard.errors import PublishError
 from dockyard.registry.trust import base_url, ca_bundle, certs_dir, client_certificate
 from dockyard.retry import RetryPolicy, Sleep, retrying
 
 Body = bytes | Iterable[bytes]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+SMALL_BODY_LIMIT = 64 * 1024  # a token, an upload's or a check's answer
+ERROR_BODY_LIMIT = 64 * 1024  # what is read of a refusal (its error codes): the rest is dropped
+MANIFEST_LIMIT = 4 * 1024 * 1024  # the distribution spec's limit for a manifest
+TAG_PAGE_LIMIT = 4 * 1024 * 1024  # one page of tags/list: some 40,000 tags
 
 
 class RegistryError(PublishError):
@@ -71,8 +84,11 @@ class Transport:
         self._rand = rand
         self._clock = clock  # the wall clock, for a Retry-After given as an HTTP date
         self._own_session = session is None
-        self._http = session or requests.Session()
+        self._http = deadline.bounded(session or requests.Session())
         self._bundle: Path | None = None
+        # the deadline of each streamed response, for `stream` to restart per chunk
+        self._streams: weakref.WeakKeyDictionary[requests.Response, Deadline] = \
+            weakref.WeakKeyDictionary()
         if self._own_session:
             # Loopback registries are never reached through an HTTP(S)_PROXY.
             self._http.trust_env = not self.url.startswith("http://")
@@ -93,9 +109,14 @@ class Transport:
 
     def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
              data: Body | None = None, params: Params | None = None, stream: bool = False,
-             auth: tuple[str, str] | None = None, once: bool = False) -> requests.Response:
+             auth: tuple[str, str] | None = None, once: bool = False,
+             limit: int = SMALL_BODY_LIMIT) -> requests.Response:
         """One request (`url` absolute, or a path on this registry), retried on
-        connection errors, timeouts, 5xx and 429 unless `once`."""
+        connection errors, timeouts, 5xx and 429 unless `once`.
+
+        The answer's body is read (at most `limit` bytes, else a RegistryError) unless
+        `stream`: then read it with `stream`.
+        """
         attempts = 0
 
         def attempt() -> requests.Response:
@@ -103,7 +124,7 @@ class Transport:
             attempts += 1
             target = url if url.startswith(("http://", "https://")) else self.url + url
             return self._exchange(method, target, headers=headers, data=data,
-                                  params=params, stream=stream, auth=auth)
+                                  params=params, stream=stream, auth=auth, limit=limit)
 
         try:
             return retrying(attempt, policy=replace(self._policy, retries=0) if once
@@ -119,20 +140,49 @@ class Transport:
                                 hint="the registry is down or overloaded; run again later "
                                      "(raise publish.retries to wait longer)") from None
 
+    def stream(self, response: requests.Response) -> Iterator[bytes]:
+        """The body of a response sent with `stream=True`, in chunks; a chunk that takes
+        longer than `timeout_seconds` to come fails, as does a connection that breaks."""
+        watch = self._streams.get(response) or Deadline(self._policy.timeout_seconds)
+        try:
+            yield from deadline.stream(response, watch)
+        except deadline.Expired:
+            raise RegistryError(self.host, f"GET {_path_of(response.url)} stalled: less than "
+                                f"64 KiB came in {self._policy.timeout_seconds:g}s",
+                                transient=True,
+                                hint="run again; the registry or the network is unsteady "
+                                     "(or raise publish.timeout_seconds)") from None
+
     def _exchange(self, method: str, url: str, *, headers: Mapping[str, str] | None,
                   data: Body | None, params: Params | None, stream: bool,
-                  auth: tuple[str, str] | None) -> requests.Response:
+                  auth: tuple[str, str] | None, limit: int) -> requests.Response:
         """One attempt: a response that is not a 5xx or 429, or a RegistryError."""
+        seconds = self._policy.timeout_seconds
         while True:
+            watch = Deadline(seconds)
             try:
-                response = self._http.request(
-                    method, url, headers=dict(headers or {}), data=data, params=params,
-                    stream=stream, auth=auth, timeout=self._policy.timeout_seconds,
-                    allow_redirects=method in ("GET", "HEAD"),
-                    # per request: REQUESTS_CA_BUNDLE would override a session's verify
-                    verify=False if self.insecure else str(self._bundle) if self._bundle
-                    else None)
+                with watch.running():
+                    response = self._http.request(
+                        method, url, headers=dict(headers or {}), params=params,
+                        data=data if data is None or isinstance(data, bytes)
+                        else _paced(data, watch),
+                        stream=True, auth=auth, timeout=deadline.socket_timeouts(seconds),
+                        allow_redirects=method in ("GET", "HEAD"),
+                        # per request: REQUESTS_CA_BUNDLE would override a session's verify
+                        verify=False if self.insecure else str(self._bundle) if self._bundle
+                        else None)
+                    try:
+                        watch.check()  # cut off mid-headers, the answer can look whole
+                        if method == "HEAD":  # no body, whatever its Content-Length says
+                            response._content = b""
+                        elif not stream and not is_transient_status(response.status_code):
+                            self._read(response, limit, watch, f"{method} {_path_of(url)}")
+                    except BaseException:
+                        response.close()
+                        raise
             except requests.ConnectionError as exc:
+                if watch.expired:
+                    raise self._too_slow(method, url) from None
                 problem = _connection_problem(exc)
                 parts = urlsplit(url)
                 if problem == _PLAIN_HTTP and self.insecure and parts.scheme == "https" \
@@ -145,19 +195,69 @@ class Transport:
                 raise RegistryError(self.host, f"cannot reach the registry ({problem})",
                                     transient=not lasting,
                                     hint=_reach_hint(problem, self.host)) from None
-            except requests.Timeout:
-                raise RegistryError(self.host, "the registry did not answer in "
-                                    f"{self._policy.timeout_seconds:g}s", transient=True,
-                                    hint="try again later, or raise "
-                                         "publish.timeout_seconds") from None
+            except (requests.Timeout, deadline.Expired):
+                raise self._too_slow(method, url) from None
             except requests.RequestException as exc:
+                if watch.expired:
+                    raise self._too_slow(method, url) from None
                 raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
                     from None
             if is_transient_status(response.status_code):
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 raise _Unavailable(self.host, response.status_code, retry_after)
+            if stream:
+                self._streams[response] = watch
             return response
+
+    def _read(self, response: requests.Response, limit: int, watch: Deadline,
+              what: str) -> None:
+        """Read the body into `response` (for .content and .json()), capped by its kind."""
+        if 200 <= response.status_code < 300:
+            try:
+                content = deadline.read(response, limit, watch)
+            except deadline.TooLarge as exc:
+                raise RegistryError(self.host, f"{what} answered {exc}, more than such an "
+                                    "answer can be", hint="the registry, or a proxy before "
+                                    "it, is broken or hostile") from None
+        else:  # a refusal: its error codes are in the first bytes, the rest is dropped
+            content, _ = deadline.read_some(response, ERROR_BODY_LIMIT, watch)
+        response._content = content  # where requests keeps a body it read itself
+
+    def _too_slow(self, method: str, url: str) -> RegistryError:
+        return RegistryError(self.host, f"the registry did not answer {method} "
+                             f"{_path_of(url)} in {self._policy.timeout_seconds:g}s",
+                             transient=True,
+                             hint="try again later, or raise publish.timeout_seconds")
+
+
+class _Paced:
+    """A request body sent chunk by chunk, each within the deadline's seconds (restarted
+    per chunk), then the answer within them; waiting for the next chunk is not counted
+    (its source has a deadline of its own). Keeps the length, for a Content-Length."""
+
+    def __init__(self, chunks: Iterable[bytes], watch: Deadline) -> None:
+        self._chunks = chunks
+        self._watch = watch
+
+    def __len__(self) -> int:
+        return len(self._chunks)  # type: ignore[arg-type]  # `_paced` wraps sized ones only
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._chunks)
+        while True:
+            self._watch.suspend()
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            self._watch.restart()
+            yield chunk
+        self._watch.restart()
+
+
+def _paced(chunks: Iterable[bytes], watch: Deadline) -> Iterable[bytes]:
+    paced = _Paced(chunks, watch)
+    return paced if hasattr(chunks, "__len__") else iter(paced)
 
 
 def expect(host: str, response: requests.Response, ok: tuple[int, ...], what: str) -> None:
