@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from dockyard import secrets
+from dockyard.publish.repository import Identity, Repository
 from dockyard.registry import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -94,23 +95,35 @@ def test_manifest_bytes_survive_a_retag_and_the_digest_stays(registry: Registry)
         assert head.media_type == DOCKER_MANIFEST
         assert client.get_manifest("client/retag", "missing") is None
         assert client.head_manifest("client/retag", "missing") is None
-        assert client.image_labels("client/retag", "stable") == {"a": "b"}
+        labels = client.image_config("client/retag", fetched)["config"]["Labels"]
+        assert labels == {"a": "b"}
         assert sorted(client.tags("client/retag")) == ["1.0.0", "stable"]
         assert client.tags("client/never-pushed") == []
 
 
-def test_an_index_is_stored_as_is_and_its_first_image_gives_the_labels(
+def test_an_index_is_stored_as_is_and_names_a_build_by_its_own_annotations(
     registry: Registry,
 ) -> None:
-    image = upload_image(registry, "client/index", "amd64", {"v": "1"})
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": DOCKER_MANIFEST, "digest": image.digest, "size": len(image.content),
-         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    image = upload_image(registry, "client/index", "amd64", {
+        "org.opencontainers.image.version": "sha-1a2b3c4-amd64",
+        "org.opencontainers.image.revision": "1a2b3c4"})
+    entries = [{"mediaType": DOCKER_MANIFEST, "digest": image.digest, "size": len(image.content),
+                "platform": {"os": "linux", "architecture": "amd64"}}]
+    bare = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                       "manifests": entries}).encode()
+    noted = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries,
+                        "annotations": {"org.opencontainers.image.version": "2.0.0"}}).encode()
     with RegistryClient(registry.host, policy=FAST) as client:
-        client.put_manifest("client/index", "multi", Manifest(index, OCI_INDEX, digest_of(index)))
-        fetched = client.get_manifest("client/index", "multi")
-        assert fetched is not None and fetched.is_index and fetched.content == index
-        assert client.image_labels("client/index", "multi") == {"v": "1"}
+        for tag, content in (("bare", bare), ("noted", noted)):
+            client.put_manifest("client/index", tag, Manifest(content, OCI_INDEX,
+                                                              digest_of(content)))
+        fetched = client.get_manifest("client/index", "noted")
+        assert fetched is not None and fetched.is_index and fetched.content == noted
+        repo = Repository(f"{registry.host}/client/index", client)
+        # the guards read an index's own annotation, never a child's label...
+        assert repo.identity(digest_of(noted)) == Identity("2.0.0", None)
+        # ...and only an index without any falls back to its first image's
+        assert repo.identity(digest_of(bare)) == Identity("sha-1a2b3c4-amd64", "1a2b3c4")
 
 
 def test_tags_follow_link_pagination(registry: Registry, proxy: FaultProxy) -> None:

@@ -306,18 +306,6 @@ class Client:
             data: dict[str, Any] = json.loads(b"".join(chunks))
         return data
 
-    def image_labels(self, repository: str, reference: str) -> dict[str, str] | None:
-        manifest = self.get_manifest(repository, reference)
-        if manifest is None:
-            return None
-        if manifest.is_index:
-            child = self.get_manifest(repository, manifest.json()["manifests"][0]["digest"])
-            if child is None:
-                return {}
-            manifest = child
-        labels = (self.image_config(repository, manifest).get("config") or {}).get("Labels")
-        return {str(k): str(v) for k, v in (labels or {}).items()}
-
     def tags(self, repository: str, page_size: int = 100) -> list[str]:
         def work() -> list[str]:
             self.model.refuse(self.host)

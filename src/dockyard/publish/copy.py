@@ -44,25 +44,37 @@ def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
         return
     if target.head_manifest(target_path, manifest.digest) is not None:
         return
-    for entry in manifest.json().get("manifests") or []:
-        child = source.get_manifest(source_path, str(entry["digest"]))
+    for digest in children(manifest):
+        child = source.get_manifest(source_path, digest)
         if child is None:
-            raise RegistryError(source.host, f"{source_path} lacks {entry['digest']}, a "
-                                "manifest its index lists", hint="push that platform's "
-                                "image again, then retry")
+            raise RegistryError(source.host, f"{source_path} lacks {digest}, a manifest its "
+                                "index lists", hint="push that platform's image again, then "
+                                "retry")
         copy_manifest(source, source_path, child, target, target_path, policy=policy,
                       sleep=sleep, log=log)
     target.put_manifest(target_path, manifest.digest, manifest)
 
 
 def blobs(data: Mapping[str, Any]) -> list[tuple[str, int | None]]:
-    """(digest, size) of an image manifest's config and layers; foreign layers stay remote."""
+    """(digest, size) of an image manifest's config and layers; foreign layers stay remote.
+
+    An entry of another shape (a hostile or broken registry's) is left out: the target
+    then refuses the manifest for the blob it lacks, which names the problem."""
+    layers = data.get("layers")
     found = []
-    for blob in [data.get("config") or {}, *(data.get("layers") or [])]:
-        if blob.get("digest") and not blob.get("urls"):
+    for blob in [data.get("config"), *(layers if isinstance(layers, list) else [])]:
+        if isinstance(blob, dict) and isinstance(blob.get("digest"), str) \
+                and not blob.get("urls"):
             size = blob.get("size")
-            found.append((str(blob["digest"]), size if isinstance(size, int) else None))
+            found.append((blob["digest"], size if isinstance(size, int) else None))
     return found
+
+
+def children(index: Manifest) -> list[str]:
+    """The digests an index lists (entries of another shape left out, as in `blobs`)."""
+    entries = index.json().get("manifests")
+    return [entry["digest"] for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("digest"), str)]
 
 
 def _blob_name(digest: str, size: int | None) -> str:

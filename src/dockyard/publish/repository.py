@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dockyard.names import parse_image
+from dockyard.publish.copy import children
 from dockyard.registry import (
     REVISION_LABEL,
     VERSION_LABEL,
@@ -73,18 +74,24 @@ class Repository:
 
     def _identity_of(self, manifest: Manifest) -> Identity:
         data = manifest.json()
-        notes = data.get("annotations") or {}
-        version, revision = notes.get(VERSION_LABEL), notes.get(REVISION_LABEL)
-        if version or revision:
-            return Identity(str(version) if version else None,
-                            str(revision) if revision else None)
+        found = _named(data.get("annotations"))
+        if found.version or found.revision:
+            return found
         if manifest.is_index:
-            entries = data.get("manifests") or []
-            child = self.manifest(str(entries[0]["digest"])) if entries else None
+            listed = children(manifest)
+            child = self.manifest(listed[0]) if listed else None
             if child is None or child.is_index:
                 return Identity(None, None)
             return self._identity_of(child)
-        labels = (self.client.image_config(self.path, manifest).get("config") or {}) \
-            .get("Labels") or {}
-        version, revision = labels.get(VERSION_LABEL), labels.get(REVISION_LABEL)
-        return Identity(str(version) if version else None, str(revision) if revision else None)
+        config = self.client.image_config(self.path, manifest).get("config")
+        return _named(config.get("Labels") if isinstance(config, dict) else None)
+
+
+def _named(values: object) -> Identity:
+    """The version and revision in a mapping of labels or annotations (any other shape,
+    as a hostile registry may serve, names neither)."""
+    if not isinstance(values, dict):
+        return Identity(None, None)
+    version, revision = values.get(VERSION_LABEL), values.get(REVISION_LABEL)
+    return Identity(version if isinstance(version, str) and version else None,
+                    revision if isinstance(revision, str) and revision else None)

@@ -270,23 +270,6 @@ class RegistryClient:
                                     status=404, hint=hint)
             self._expect(response, (200, 404), f"cannot read the repository {repository}")
 
-    def image_labels(self, repository: str, reference: str) -> dict[str, str] | None:
-        """Labels of the image config behind `reference` (for an index, its first image)."""
-        manifest = self.get_manifest(repository, reference)
-        if manifest is None:
-            return None
-        if manifest.is_index:
-            entries = manifest.json().get("manifests")
-            first = entries[0] if isinstance(entries, list) and entries else None
-            child = self.get_manifest(repository, str(first["digest"])) \
-                if isinstance(first, dict) and first.get("digest") else None
-            if child is None:
-                return {}
-            manifest = child
-        config = self.image_config(repository, manifest).get("config")
-        labels = config.get("Labels") if isinstance(config, dict) else None
-        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
-
     def image_config(self, repository: str, manifest: Manifest) -> dict[str, Any]:
         """The image config (os, architecture, labels...) of an image manifest."""
         config = manifest.json().get("config")
