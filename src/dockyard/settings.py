@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -255,6 +255,14 @@ def _bounded_loader() -> type[yaml.SafeLoader]:
     class BoundedLoader(yaml.SafeLoader):
         depth = 0
 
+        def fetch_flow_collection_start(self, TokenClass: type[yaml.Token]) -> None:
+            # The scanner looks ahead up to 1024 characters per open bracket: stop early.
+            if self.flow_level >= MAX_DEPTH:
+                raise yaml.scanner.ScannerError(
+                    None, None, f"values are nested deeper than {MAX_DEPTH} levels",
+                    self.get_mark())
+            super().fetch_flow_collection_start(TokenClass)
+
         def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
             if self.depth >= MAX_DEPTH:
                 raise yaml.composer.ComposerError(
@@ -428,7 +436,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
 
     raw_build = data.get("build") or {}
     context = (base / _given(raw_build, "context", ".")).resolve()
-    if overrides.building and not context.is_dir():
+    if overrides.building and not _exists(context, Path.is_dir):
         problems.append(("build.context", f"'{context}' is not a directory"))
     build = Build(
         context=context,
@@ -438,8 +446,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         pull=bool(raw_build.get("pull")),
         no_cache=bool(raw_build.get("no_cache")),
     )
-    if overrides.building and context.is_dir() and "build.context" not in refused \
-            and not (context / build.dockerfile).is_file():
+    if overrides.building and _exists(context, Path.is_dir) and "build.context" not in refused \
+            and not _exists(context / build.dockerfile, Path.is_file):
         key = "build.dockerfile" if "dockerfile" in raw_build else "build"
         problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
                               "or set build.dockerfile"))
@@ -541,6 +549,14 @@ def _webhook(hook: Mapping[str, Any], path: str,
     return Webhook(url=url, secret=Secret(hook["secret"]) if hook.get("secret") else None,
                    required=bool(hook.get("required")), timeout=timeout, events=events,
                    format=fmt, headers=headers, max_attempts=attempts)
+
+
+def _exists(path: Path, kind: Callable[[Path], bool]) -> bool:
+    """Path.is_dir or is_file, False for a path the system refuses (a name too long)."""
+    try:
+        return kind(path)
+    except OSError:
+        return False
 
 
 def _given(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
