@@ -148,14 +148,14 @@ def test_a_backtracking_pattern_is_stopped(repo: Path) -> None:
     text = ("images: [ghcr.io/acme/app]\n"
             f"tags: ['type=match,pattern=^v(a+)+$,value=v{'a' * 32}!']\n")
     started = time.monotonic()
-    refused(repo, text, "took more than 1 s against", "(a+)+")
-    assert time.monotonic() - started < 3
+    refused(repo, text, "took more than 2 s against", "(a+)+")
+    assert time.monotonic() - started < 4
 
 
 def test_a_backtracking_match_is_stopped(repo: Path) -> None:
     text = ("images: [ghcr.io/acme/app]\n"
             f"tags: ['type=semver,pattern={{{{version}}}},match=^(a|aa)+$,value={'a' * 40}!']\n")
-    refused(repo, text, "took more than 1 s")
+    refused(repo, text, "took more than 2 s")
 
 
 def test_every_problem_of_a_webhook_and_the_missing_dockerfile_together(repo: Path) -> None:
