@@ -9,6 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from dockyard import secrets
 from support import engine, gitrepo, hermetic
 from support.availability import is_ci
 from support.receiver import WebhookReceiver
@@ -36,6 +37,15 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     hermetic.make_hermetic(monkeypatch, list(os.environ), tmp_path_factory.mktemp("home"))
 
 
+@pytest.fixture(autouse=True)
+def _no_secrets_from_other_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets registry lives as long as the process, as in a real run; in-process
+    tests each start with an empty one, so one test's secret never masks another's text."""
+    monkeypatch.setattr(secrets, "_known", set())
+    monkeypatch.setattr(secrets, "_forms", set())
+    monkeypatch.setattr(secrets, "_pattern", None)
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[docker.DockerClient]:
     client = engine.connect(ci=IN_CI)
@@ -47,6 +57,40 @@ def docker_engine() -> Iterator[docker.DockerClient]:
 def base_image(docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> str:
     """`dockyard-test/busybox:latest`, a base image with a shell, usable in FROM offline."""
     return engine.ensure_base_image(docker_engine, tmp_path_factory.mktemp("base"), ci=IN_CI)
+
+
+@pytest.fixture(scope="session")
+def modern_engine() -> Iterator[docker.DockerClient]:
+    """The modern engine (Docker 26, containerd image store) that scripts/setup starts;
+    fails, never skips, when it does not answer."""
+    client = engine.connect_modern()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def modern_base_image(modern_engine: docker.DockerClient,
+                      tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`dockyard-test/busybox:latest` in the modern engine's image store."""
+    return engine.ensure_base_image(modern_engine, tmp_path_factory.mktemp("base"), ci=True)
+
+
+@pytest.fixture(params=["classic", "modern"])
+def each_engine(request: pytest.FixtureRequest,
+                monkeypatch: pytest.MonkeyPatch) -> engine.EngineUnderTest:
+    """The test runs once per engine, with DOCKER_HOST pointing at it (so `dockyard`,
+    in-process or spawned, builds and pushes there) and the base image built there."""
+    if request.param == "classic":
+        host = engine.classic_host()
+        client = request.getfixturevalue("docker_engine")
+        base = request.getfixturevalue("base_image")
+    else:
+        host = engine.MODERN_HOST
+        client = request.getfixturevalue("modern_engine")
+        base = request.getfixturevalue("modern_base_image")
+    monkeypatch.setenv("DOCKER_HOST", host)
+    return engine.EngineUnderTest(request.param, host, client, base,
+                                  engine.uses_containerd_store(client))
 
 
 @pytest.fixture(scope="session")

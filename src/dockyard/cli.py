@@ -194,7 +194,8 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
     workdir = Path(args.chdir or Path.cwd()).resolve()
     context = resolve_context(env, workdir)
     overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None),
-                          inputs=read_inputs(env, workdir), building=building)
+                          inputs=read_inputs(env, workdir), building=building,
+                          secrets_withheld=context.secrets_withheld)
     settings = _settings(args.config, workdir, env, context, overrides, out)
     out.ci.mask(ci_outputs.secret_values(settings))
     for note in (*settings.notes, *context.notes):

@@ -49,6 +49,11 @@ class Context:
     notes: tuple[str, ...] = field(default=())
 
     @property
+    def secrets_withheld(self) -> bool:
+        """The CI gives this job no secrets: a fork's PR (but pull_request_target)."""
+        return self.pr_from_fork and self.event != "pull_request_target"
+
+    @property
     def short_sha(self) -> str:
         return self.sha[:7]
 

@@ -1,7 +1,10 @@
 """The Docker engine, through docker-py: the only module that imports `docker`.
 
 docker-py reports build and push failures inside the streamed output rather than by
-raising, so every stream is read to the end and every item checked for an error.
+raising, so every stream is read to the end and every item checked for an error. What
+docker-py does raise is told by the engine's own message (`_describe`), never by the
+exception's text: that quotes the request URL, whose query carries the build args and
+labels.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ LogSink = Callable[[str], None]
 Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+# ANSI escape sequences (CSI and OSC) and the other control characters but tab
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+                      r"\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f]")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*|\bwith url: \S*", re.IGNORECASE)
+_PARSE_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)", re.IGNORECASE)
+_QUOTED_LINE_MAX = 160
+# How the containerd image store (Docker 26) reports a push: in a status line, no aux item.
+_PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class Engine:
             client = docker.from_env(environment=dict(env))
             client.ping()
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            problem = _short(exc)
+            problem = _describe(exc)
         else:
             return cls(client, progress=progress, detail=detail)
         # Outside the except block, so the traceback no longer pins the failed socket.
@@ -112,7 +123,7 @@ class Engine:
                     for line in text.rstrip().split("\n"):
                         if not line.strip():
                             continue
-                        tail.append(line)
+                        tail.append(plain_text(line))
                         if _STEP.match(line):
                             step = line
                         log(line)
@@ -120,10 +131,13 @@ class Engine:
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = aux["ID"]
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise BuildError(f"the build failed: {_short(exc)}", log_tail=tail) from exc
+            problem = _describe(exc)
+            raise BuildError(f"the build failed: {problem}{_dockerfile_line(build, problem)}",
+                             log_tail=tail) from exc
         if error is not None:
-            where = f" at {step}" if step else ""
-            raise BuildError(f"the build failed{where}: {error}", log_tail=tail)
+            where = f" at {plain_text(step)}" if step else ""
+            raise BuildError(f"the build failed{where}: {plain_text(error)}"
+                             f"{_dockerfile_line(build, error)}", log_tail=tail)
         if not image_id:
             raise BuildError("the engine finished the build without an image id", log_tail=tail)
         for reference in tags[1:]:
@@ -135,7 +149,8 @@ class Engine:
         try:
             self._client.api.tag(image_id, repository, tag=tag, force=True)
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise EngineError(f"cannot tag {image_id} as {reference}: {_short(exc)}") from exc
+            raise EngineError(f"cannot tag {image_id} as {reference}: {_describe(exc)}") \
+                from exc
 
     def push(self, repository: str, tag: str, credentials: Credentials | None) -> PushResult:
         """Push one tag; raise PublishError with the registry's own message on failure."""
@@ -153,11 +168,14 @@ class Engine:
                 aux = item.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest, size = aux["Digest"], aux.get("Size")
+                elif not digest and (pushed := _PUSHED.match(str(item.get("status") or ""))):
+                    digest, size = pushed[1], int(pushed[2])
                 self._report(repository, item)
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise PublishError(f"push of {repository}:{tag} failed: {_short(exc)}") from exc
+            raise PublishError(f"push of {repository}:{tag} failed: {_describe(exc)}") \
+                from exc
         if error is not None:
-            raise PublishError(f"push of {repository}:{tag} failed: {error}",
+            raise PublishError(f"push of {repository}:{tag} failed: {plain_text(error)}",
                                hint=registry_remedy(error))
         if not digest:
             raise PublishError(f"push of {repository}:{tag} ended without a digest from the "
@@ -211,6 +229,52 @@ def _error_of(item: Mapping[str, Any]) -> str | None:
     return str(detail.get("message") or item.get("error") or "unknown error").strip()
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0] if text else text
+def _describe(exc: BaseException) -> str:
+    """What went wrong in the engine's own words: never the exception's text, which
+    quotes the request URL (build args, labels, ~900 characters of query)."""
+    if isinstance(exc, docker.errors.APIError):
+        explanation = exc.explanation
+        if isinstance(explanation, bytes):
+            explanation = explanation.decode("utf-8", "replace")
+        message = _first_line(str(explanation or ""))
+        status = exc.status_code
+        if not message:
+            return f"the engine answered HTTP {status}" if status else type(exc).__name__
+        return message
+    if isinstance(exc, requests.Timeout):
+        return "the engine did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "the connection to the engine failed"
+    if isinstance(exc, requests.RequestException):
+        return type(exc).__name__
+    return _first_line(str(exc)) or type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = plain_text(_URL.sub("<url>", text)).strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def plain_text(text: str) -> str:
+    """`text` without ANSI escapes or other control characters (a build log's colours)."""
+    return _CONTROL.sub("", text)
+
+
+def _dockerfile_line(build: Build, message: str) -> str:
+    """The Dockerfile line a parse error names, quoted after the engine's message."""
+    match = _PARSE_LINE.search(message)
+    if match is None:
+        return ""
+    number = int(match[1])
+    try:
+        with (build.context / build.dockerfile).open(encoding="utf-8",
+                                                      errors="replace") as file:
+            text = next((line for index, line in enumerate(file, 1) if index == number), None)
+    except OSError:
+        return ""
+    if text is None:
+        return ""
+    text = plain_text(text).strip()
+    if len(text) > _QUOTED_LINE_MAX:
+        text = text[:_QUOTED_LINE_MAX] + "..."
+    return f"\n  {build.dockerfile} line {number}: {text}"

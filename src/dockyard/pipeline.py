@@ -112,9 +112,10 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         sleep: Callable[[float], None] = time.sleep) -> Result:
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
     plan = make_plan(settings, context)
-    warnings = list(webhooks.url_warnings(settings.webhooks))
+    warnings = [*webhooks.url_warnings(settings.webhooks),
+                *webhooks.unsigned_warnings(settings.webhooks)]
     push, held_back = settings.push, "push is off"
-    if push and context.pr_from_fork and context.event != "pull_request_target":
+    if push and context.secrets_withheld:
         push, held_back = False, "pull request from a fork: built only"
         warnings.append("this pull request comes from a fork, and CIs give such jobs no "
                         "registry secrets: the image is built and tagged but not pushed")

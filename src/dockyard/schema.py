@@ -68,6 +68,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "target": {"description": "Multi-stage target to build.", **_STRING},
                 "pull": {"description": "Always try to pull newer base images.", "type": "boolean"},
                 "no_cache": {"description": "Build without the layer cache.", "type": "boolean"},
+                "allow_outside_checkout": {
+                    "description": "Let the context and Dockerfile resolve (symlinks "
+                    "followed) outside the repository's checkout (default false: a path "
+                    "that escapes it is an error).",
+                    "type": "boolean"},
             },
         },
         "registries": {

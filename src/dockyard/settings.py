@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
@@ -39,6 +39,9 @@ DEFAULT_WEBHOOK_ATTEMPTS = 3
 _RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host",
                      "x-hub-signature-256", "x-dockyard-")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# A header value without its credential: nothing, or an auth scheme and nothing after it
+_EMPTY_CREDENTIAL = re.compile(r"\s*(?:(?:bearer|basic|token|digest|apikey|negotiate)\s*)?",
+                               re.IGNORECASE)
 ZERO_CONFIG_RULES = ("type=schedule", "type=ref,event=branch", "type=ref,event=tag",
                            "type=ref,event=pr", "type=sha")
 _VARIABLE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
@@ -71,6 +74,9 @@ class Webhook:
     format: str = "dockyard"
     headers: Mapping[str, Secret] = field(default_factory=dict)  # values may hold tokens
     max_attempts: int = DEFAULT_WEBHOOK_ATTEMPTS
+    # The config names a secret whose value is empty (a fork PR's secrets are withheld):
+    # deliveries go unsigned, and the run says so.
+    secret_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ class Overrides:
     # False for commands that build nothing (promote): the build context and Dockerfile
     # need not exist then.
     building: bool = True
+    # The CI withholds secrets from this job (a fork's PR): a variable that only pushing
+    # or notifying needs may be unset.
+    secrets_withheld: bool = False
 
 
 def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -168,6 +177,10 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     data = overrides.inputs.over(data)
     problems: list[tuple[str, str]] = []
     data = _interpolate(data, env, "", problems)
+    _register_webhook_urls(data)  # before validation: its errors may quote a URL
+    withheld: list[str] = []
+    if overrides.secrets_withheld:
+        data, problems, withheld = _without_withheld(data, problems)
     unresolved = {where for where, _ in problems}
     problems += found  # the file's own (duplicate keys)
     # A value whose variable is missing would only add a second, misleading problem.
@@ -180,7 +193,39 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     problems += [p for p in more if not _related(p[0], flagged)]
     if problems or settings is None:
         raise ConfigError(source, [_locate(p, m, lines, overrides.inputs) for p, m in problems])
-    return settings
+    return replace(settings, notes=(*settings.notes, *withheld)) if withheld else settings
+
+
+def _needed_to_publish(path: str) -> bool:
+    """Whether the value at `path` is needed only to push (credentials) or to notify."""
+    return path.startswith(("registries.", "webhooks["))
+
+
+def _without_withheld(data: Any, problems: list[tuple[str, str]]
+                      ) -> tuple[Any, list[tuple[str, str]], list[str]]:
+    """A fork PR's config with its withheld variables read as empty, and notes saying so.
+
+    A webhook whose URL is withheld cannot be delivered: it is left out. An empty
+    password or header is then unset like any empty secret (see `_build`)."""
+    withheld = [where for where, _ in problems if _needed_to_publish(where)]
+    notes = [f"{where} uses a variable that is not set (a pull request from a fork gets no "
+             "secrets): read as empty" for where in withheld]
+    hooks = data.get("webhooks") if isinstance(data, dict) else None
+    if isinstance(hooks, list):
+        dropped = {index for index, hook in enumerate(hooks)
+                   if f"webhooks[{index}].url" in withheld
+                   or (isinstance(hook, dict) and hook.get("url") == "")}
+        notes += [f"webhooks[{index}] is not used in this run: its URL is withheld"
+                  for index in sorted(dropped)]
+        data = {**data, "webhooks": [h for i, h in enumerate(hooks) if i not in dropped]}
+    return data, [p for p in problems if not _needed_to_publish(p[0])], notes
+
+
+def _register_webhook_urls(data: Any) -> None:
+    hooks = data.get("webhooks") if isinstance(data, dict) else None
+    for hook in hooks if isinstance(hooks, list) else ():
+        if isinstance(hook, dict) and isinstance(hook.get("url"), str):
+            secrets.register_url(hook["url"])
 
 
 def _related(path: str, flagged: frozenset[str]) -> bool:
@@ -438,6 +483,9 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     context = (base / _given(raw_build, "context", ".")).resolve()
     if overrides.building and not _exists(context, Path.is_dir):
         problems.append(("build.context", f"'{context}' is not a directory"))
+    path_problems = _build_path_problems(raw_build, context, base) \
+        if overrides.building and _exists(context, Path.is_dir) else []
+    problems += path_problems
     build = Build(
         context=context,
         dockerfile=_given(raw_build, "dockerfile", "Dockerfile"),
@@ -446,7 +494,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         pull=bool(raw_build.get("pull")),
         no_cache=bool(raw_build.get("no_cache")),
     )
-    if overrides.building and _exists(context, Path.is_dir) and "build.context" not in refused \
+    if overrides.building and _exists(context, Path.is_dir) and not path_problems \
+            and "build.context" not in refused \
             and not _exists(context / build.dockerfile, Path.is_file):
         key = "build.dockerfile" if "dockerfile" in raw_build else "build"
         problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
@@ -457,13 +506,18 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         if not isinstance(entry.get("username"), str) or \
                 not isinstance(entry.get("password"), str):
             continue  # refused by the schema
-        if not entry["username"] and not entry["password"]:
-            continue  # both empty (e.g. ${CI_REGISTRY_USER:-} outside CI): use docker config
+        if not entry["password"].strip():
+            # Empty counts as unset (${CI_REGISTRY_USER:-} outside CI, a fork PR's secret):
+            # the Docker config's credentials are used, as for a host without an entry.
+            if entry["username"].strip():
+                notes.append(f"registries.{host}: the password is empty, so the Docker "
+                             "config's credentials (if any) are used for this host")
+            continue
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
     registries.update(_ci_registry_credentials(env, registries))
 
-    built = (_webhook(hook, f"webhooks[{index}]", problems)
+    built = (_webhook(hook, f"webhooks[{index}]", problems, notes)
              for index, hook in enumerate(data.get("webhooks") or ()) if isinstance(hook, dict))
     webhooks = tuple(hook for hook in built if hook is not None)
     push = bool(data.get("push", True))  # `push:` left empty has always meant false
@@ -496,8 +550,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     ), []
 
 
-def _webhook(hook: Mapping[str, Any], path: str,
-             problems: list[tuple[str, str]]) -> Webhook | None:
+def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]],
+             notes: list[str]) -> Webhook | None:
     """One webhook entry, as far as the schema let it through; adds what the schema subset
     cannot check. None when it has no usable URL (a problem says why)."""
     events = tuple(e for e in hook.get("events") or payloads.EVENTS if isinstance(e, str))
@@ -518,10 +572,13 @@ def _webhook(hook: Mapping[str, Any], path: str,
     if not 1 <= attempts <= 10:
         problems.append((f"{path}.max_attempts", "must be between 1 and 10"))
     headers: dict[str, Secret] = {}
-    for name, value in (hook.get("headers") or {}).items():
+    for name, text in (hook.get("headers") or {}).items():
         where = f"{path}.headers.{name}"
-        value = Secret(value or "")  # registered for redaction before anything can fail
-        for word in value.reveal().split()[1:]:  # "Bearer <token>": the token alone too
+        if _EMPTY_CREDENTIAL.fullmatch(text or ""):  # "", or "Bearer " from an empty token
+            notes.append(f"{where} is empty (an unset secret?), so it is not sent")
+            continue
+        value = Secret(text)  # registered for redaction before anything can fail
+        for word in text.split()[1:]:  # "Bearer <token>": the token alone too
             secrets.register(word)
         if not _HEADER_NAME.fullmatch(name):
             problems.append((where, "is not a valid header name"))
@@ -534,21 +591,50 @@ def _webhook(hook: Mapping[str, Any], path: str,
     url = hook.get("url")
     if not isinstance(url, str):
         return None  # missing or refused by the schema
+    secrets.register_url(url)  # Slack-style URLs are credentials themselves
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- parsed on access: raises for `:99999` or `:x`
-    except ValueError as exc:
-        secrets.register(url)  # it may be a credential: never quote it
+        urlsplit(url).port  # noqa: B018 -- parsed on access: raises for `:99999` or `:x`
+    except ValueError as exc:  # never quote it: it may be a credential
         problems.append((f"{path}.url", f"is not a valid URL ({exc}); check the host "
                                         "(an IPv6 address is written in [brackets]) and port"))
         return None
-    if parts.path.strip("/") or parts.query or parts.password:
-        secrets.register(url)  # Slack-style URLs are credentials themselves
-    if parts.password:
-        secrets.register(parts.password)
-    return Webhook(url=url, secret=Secret(hook["secret"]) if hook.get("secret") else None,
+    secret = hook.get("secret")
+    empty = secret is not None and not secret.strip()  # a fork PR's secret, say
+    return Webhook(url=url, secret=None if empty or secret is None else Secret(secret),
                    required=bool(hook.get("required")), timeout=timeout, events=events,
-                   format=fmt, headers=headers, max_attempts=attempts)
+                   format=fmt, headers=headers, max_attempts=attempts, secret_empty=empty)
+
+
+def _checkout_of(base: Path) -> Path:
+    """The checkout a config belongs to: the nearest directory holding `.git`, from the
+    config's own directory up; that directory itself outside git."""
+    base = base.resolve()
+    return next((d for d in (base, *base.parents) if (d / ".git").exists()), base)
+
+
+def _build_path_problems(raw_build: Mapping[str, Any], context: Path,
+                         base: Path) -> list[tuple[str, str]]:
+    """Context and Dockerfile must resolve (symlinks followed) inside the checkout, unless
+    `build.allow_outside_checkout` says otherwise; the Dockerfile must be a regular file
+    off the kernel's pseudo-filesystems either way. The messages name paths, never what
+    is in them."""
+    checkout = _checkout_of(base)
+    allowed = raw_build.get("allow_outside_checkout") is True
+    escape = ("resolves outside the checkout ({checkout}); keep the build inside the "
+              "repository, or set build.allow_outside_checkout: true")
+    if not allowed and not context.is_relative_to(checkout):
+        return [("build.context", f"'{raw_build.get('context')}' "
+                 + escape.format(checkout=checkout))]
+    dockerfile = _given(raw_build, "dockerfile", "Dockerfile")
+    path = (context / dockerfile).resolve()
+    if not allowed and not path.is_relative_to(checkout):
+        return [("build.dockerfile", f"'{dockerfile}' " + escape.format(checkout=checkout))]
+    if path.is_relative_to(checkout):
+        return []
+    if path.parts[1:2] in (("proc",), ("sys",), ("dev",)) or (
+            _exists(path, Path.exists) and not _exists(path, Path.is_file)):
+        return [("build.dockerfile", f"'{dockerfile}' is not a regular file")]
+    return []
 
 
 def _exists(path: Path, kind: Callable[[Path], bool]) -> bool:

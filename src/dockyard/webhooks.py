@@ -10,6 +10,8 @@ Each attempt also carries the event, a delivery id (the same for every attempt o
 delivery) and a timestamp, and `X-Dockyard-Signature-256` signs
 `"<timestamp>.<delivery id>.<body>"` so that a receiver can refuse replays (see
 docs/webhooks.md). Bodies are scrubbed of every registered secret before they are sent.
+A hook whose secret is empty (a fork PR's, withheld) is delivered unsigned, and the run
+says so (`unsigned_warnings`).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def headers_for(hook: Webhook, body: bytes, event: str, delivery_id: str, timest
             body, hook.secret.reveal(), timestamp, delivery_id)
     taken = {name.lower() for name in ours}
     headers = {name: value.reveal() for name, value in hook.headers.items()
-               if name.lower() not in taken}
+               if name.lower() not in taken and value.reveal().strip()}
     headers.update(ours)
     return headers
 
@@ -101,6 +103,14 @@ def url_warnings(hooks: Sequence[Webhook]) -> list[str]:
             warnings.append(f"webhook {parts.hostname} uses http: the payload, its signature "
                             "and any headers travel unencrypted; use https")
     return warnings
+
+
+def unsigned_warnings(hooks: Sequence[Webhook]) -> list[str]:
+    """A warning for each hook whose configured secret is empty: it goes out unsigned."""
+    return [f"webhook {urlsplit(hook.url).hostname}{' (required)' if hook.required else ''}: "
+            "its secret is empty (unset, or withheld from a fork's pull request), so "
+            "deliveries are not signed; a receiver that checks signatures will refuse them"
+            for hook in hooks if hook.secret_empty]
 
 
 def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str, *,

@@ -179,6 +179,11 @@ def test_when_the_first_registry_fails_the_next_one_is_pushed_to_and_nothing_flo
     assert good["pushed"] == ["7.4.0"]
     assert registry.tags("copy/down") == ["7.4.0"]
     assert set(outcome.skipped(healthy)) == {"7.4", "7", "latest"}
+    # The failing registry's push was not retried before the healthy one was pushed to:
+    # the engine tried it once; what followed were Dockyard's copies, with their retries.
+    manifest_puts = [s for s in proxies[0].seen if s.method == "PUT" and "/manifests/" in s.path]
+    assert len([s for s in manifest_puts if by_engine(s)]) == 1
+    assert len([s for s in manifest_puts if not by_engine(s)]) >= 2
 
 
 def test_upload_each_makes_the_engine_push_to_every_registry(

@@ -45,6 +45,17 @@ class Facts:
     pr_from_fork: bool = False  # the PR's head lives in another repository
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Every adapter's URLs pass here, so none keeps a user or token (GITHUB_SERVER_URL
+        # may be `https://user:token@host`): labels and the record never carry one.
+        for name in _URL_FIELDS:
+            url = getattr(self, name)
+            if url:
+                object.__setattr__(self, name, strip_credentials(url))
+
+
+_URL_FIELDS = ("repo_url", "run_url", "job_url")
+
 
 def value(env: Mapping[str, str], name: str) -> str | None:
     """The variable's value, or None when it is unset or blank."""

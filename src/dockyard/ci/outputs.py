@@ -293,7 +293,8 @@ def write_dotenv(path: Path, record: Mapping[str, Any]) -> None:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret a Settings holds, for `Reporter.mask`."""
+    """Every secret a Settings holds, for `Reporter.mask`: never an empty or trivially
+    short one (`::add-mask::Bearer ` would mask that word in the whole log)."""
     found = [c.password.reveal() for c in settings.registries.values()]
     for hook in settings.webhooks:
         if hook.secret:
@@ -304,4 +305,4 @@ def secret_values(settings: Settings) -> list[str]:
     # Also what was registered elsewhere: credentials stripped from git remote URLs, the
     # CI registry password, a bearer token's word.
     found += [text for text in secrets.known() if text not in found]
-    return [text for text in found if text]
+    return [text for text in found if secrets.maskable(text)]

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from dockyard.errors import PublishError
@@ -53,6 +53,7 @@ from dockyard.retry import retrying
 from dockyard.settings import Credentials
 
 _MAX_PARALLEL = 8
+ALREADY_PUBLISHED = "already published: it holds this revision"
 _MIN_SETTLE, _MAX_SETTLE = 0.05, 2.0  # seconds to wait before release tags are read again
 _TRANSIENT_PUSH = re.compile(
     r"\b5\d\d\b|429|too many requests|unavailable|bad gateway|gateway time|"
@@ -119,6 +120,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
+    earlier: Source | None = None
     landings = []
     for image in release.images:
         error: PublishError | None = None
@@ -128,18 +130,16 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
             found, error = None, exc
         client = connect(parse_image(image).host, found)
         landings.append(Landing(Repository(image, client), credentials=found, error=error))
-    reused: str | None = None
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(landings) or 1)) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release, log), landings))
-            fixed = copy_from[1].digest if copy_from is not None else None
             # Only the engine needs a tag to push under: a copy goes by digest.
             anchors = release.release_tags if copy_from is None and upload is None \
                 else release.immutable_tags
-            if copy_from is None and upload is None:
-                copy_from = _earlier_build(landings, log)
-                reused = copy_from[0] if copy_from is not None else None
-                fixed = copy_from[1].digest if copy_from is not None else None
+            if copy_from is None:  # a build or a merge: unless this release is out already
+                copy_from = earlier = _earlier_build(landings, log)
+                upload = None if copy_from is not None else upload
+            fixed = copy_from[1].digest if copy_from is not None else None
             _plan_writes(landings, anchors, fixed, settings.force)
             if copy_from is not None:
                 _copy_once(landings, copy_from, settings, docker_login, connect, log, policy,
@@ -156,9 +156,9 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
         for landing in landings:
             landing.client.close()
     results = tuple(_result(landing, release) for landing in landings)
-    source = next((landing.source for landing in landings if landing.source), None)
-    return Published(results, image_id=_config_digest(source) if source else image_id,
-                     reused=reused)
+    # The engine's id of what it built, unless the release is an earlier build: that one
+    # is named by its config digest (the id a classic engine gives it once pulled).
+    return Published(results, image_id=_config_digest(earlier[1]) if earlier else image_id)
 
 
 def _prepare(landing: Landing, settings: Target, release: Release, log: Log) -> None:
@@ -197,7 +197,7 @@ def _earlier_build(landings: Sequence[Landing], log: Log) -> Source | None:
         if manifest is None:
             continue
         log(f"{landing.image} holds this release already ({digest[:19]}): it is copied to "
-            "the registries that lack it, and this run's build is not pushed")
+            "the registries that lack it, and what this run made is not pushed")
         return landing.image, manifest
     return None
 
@@ -211,7 +211,7 @@ def _plan_writes(landings: Sequence[Landing], anchors: Sequence[str], fixed: str
             continue
         for tag, digest in landing.held.items():
             if fixed is None or digest == fixed:
-                landing.skipped.append((tag, "already published: it holds this revision"))
+                landing.skipped.append((tag, ALREADY_PUBLISHED))
                 continue
             reference = landing.repo.reference(tag)
             if not force:
@@ -257,17 +257,26 @@ def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None
     """The engine pushes to one registry; the others that need the image copy it from there.
 
     Only worth it with two or more registries to fill. When the push to the first fails,
-    the next registry is tried as the source (a registry down must not stop the others).
+    the next registry is tried as the source at once (a registry down must not hold up the
+    others while its retries run out); one that failed for a transient reason gets a copy
+    afterwards, with retries, like every other registry.
     """
     waiting = [landing for landing in landings if landing.error is None and landing.to_write]
     if len(waiting) < 2:
         return
     origin = None
+    once = replace(policy, retries=0)
     for landing in waiting:
+        last = landing is waiting[-1]
         try:
-            _engine_push(landing, engine, image_id, release.revision, log, policy, sleep)
+            _engine_push(landing, engine, image_id, release.revision, log,
+                         policy if last else once, sleep)
         except PublishError as exc:
-            landing.fail(exc)
+            if last or not _transient_push(exc):
+                landing.fail(exc)
+            else:
+                log(f"push to {landing.image} failed ({exc.message}); pushing to the next "
+                    "registry, this one gets a copy afterwards")
             continue
         origin = landing
         break
@@ -373,7 +382,7 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
             read_at = time.monotonic()
             now = repo.pointer(tag)
             if now == landing.source.digest:
-                landing.skipped.append((tag, "already published: it holds this revision"))
+                landing.skipped.append((tag, ALREADY_PUBLISHED))
                 continue
             if now is not None and tag in release.immutable_tags and tag not in forced:
                 raise PublishError(

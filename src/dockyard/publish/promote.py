@@ -103,4 +103,5 @@ def publish_manifest(settings: Target, release: Release, digest: str, log: Log,
         return Outcome(None, preflight_results(release, problems), preflight_error(problems))
     published = publish(settings, release, None, log=log, connect=connect, sleep=sleep,
                         docker_login=docker_login, upload=upload, copy_from=copy_from)
-    return Outcome(digest, published.registries, summary(published.registries))
+    landed = next((r.digest for r in published.registries if r.digest), digest)
+    return Outcome(landed, published.registries, summary(published.registries))

@@ -106,12 +106,7 @@ class Published:
     """What `publish` did: one result per image name, and which image the release is."""
 
     registries: tuple[RegistryResult, ...]
-    image_id: str | None = None  # the published image's id (its config digest)
-    reused: str | None = None  # where an earlier build of this release was found
-
-    @property
-    def digest(self) -> str | None:
-        return next((r.digest for r in self.registries if r.digest), None)
+    image_id: str | None = None  # the published image: this run's build, or an earlier one
 
 
 @dataclass(frozen=True)
