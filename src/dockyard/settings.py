@@ -593,10 +593,10 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
         return None  # missing or refused by the schema
     secrets.register_url(url)  # Slack-style URLs are credentials themselves
     try:
-        urlsplit(url).port  # noqa: B018 -- parsed on access: raises for `:99999` or `:x`
-    except ValueError as exc:  # never quote it: it may be a credential
-        problems.append((f"{path}.url", f"is not a valid URL ({exc}); check the host "
-                                        "(an IPv6 address is written in [brackets]) and port"))
+        urlsplit(url)
+    except ValueError:  # neither it nor the error is quoted: both may hold a credential
+        problems.append((f"{path}.url", "is not a valid URL: its host cannot be read (an "
+                                        "IPv6 address is written in [brackets])"))
         return None
     secret = hook.get("secret")
     empty = secret is not None and not secret.strip()  # a fork PR's secret, say
