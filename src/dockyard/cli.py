@@ -19,7 +19,7 @@ from dockyard import __version__, secrets
 from dockyard.ci import outputs as ci_outputs
 from dockyard.ci.inputs import read_inputs
 from dockyard.context import Context, resolve_context
-from dockyard.errors import DockyardError, InputError
+from dockyard.errors import ConfigError, DockyardError, InputError
 from dockyard.settings import (
     DEFAULT_CONFIG,
     Overrides,
@@ -29,6 +29,7 @@ from dockyard.settings import (
     load_settings,
     settings_from_inputs,
 )
+from dockyard.tagging import RuleSyntaxError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 ISSUES_URL = "https://github.com/dockyard-ci/dockyard/issues"
@@ -41,10 +42,13 @@ class _Output:
         self.stdout = stdout
         self.stderr = stderr
         self.ci = ci_outputs.Reporter()  # masks, sections, annotations, outputs of the CI
+        self.printed = False  # the result is on stdout: a failure after it prints no other
+        self.recorded = False  # the --output record is written
 
     def result(self, text: str) -> None:
         self.stdout.write(secrets.redact(text) + "\n")
         self.stdout.flush()
+        self.printed = True
 
     def say(self, text: str) -> None:
         self.stderr.write(secrets.redact(text) + "\n")
@@ -139,17 +143,44 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     except DockyardError as exc:
         out.say(f"error: {exc}")
         out.ci.error(exc)
+        _failed(args, out, exc.exit_code, str(exc), _problems(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         out.say("interrupted")
+        _failed(args, out, 130, "interrupted")
         return 130
     except Exception:  # noqa: BLE001 -- the boundary: anything else is our bug
         import traceback
 
         out.say(traceback.format_exc().rstrip())
-        out.say(f"internal error: this is a bug in Dockyard {__version__}. Please report it at "
-                f"{ISSUES_URL} with the lines above.")
+        message = (f"internal error: this is a bug in Dockyard {__version__}. Please report it "
+                   f"at {ISSUES_URL} with the lines above.")
+        out.say(message)
+        _failed(args, out, EXIT_BUG, message)
         return EXIT_BUG
+
+
+def _failed(args: argparse.Namespace, out: _Output, code: int, error: str,
+            problems: Sequence[str] = ()) -> None:
+    """A command that stopped before its result: still one JSON object on stdout (with
+    --format json) and the --output record, saying why."""
+    record = {"status": "failed", "exit_code": code, "error": error, "problems": list(problems)}
+    if getattr(args, "format", None) == "json" and not out.printed:
+        out.result(json.dumps(record, indent=2))
+    if getattr(args, "output", None) and not out.recorded:
+        try:
+            _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
+        except DockyardError as exc:
+            out.say(f"error: {exc}")
+
+
+def _problems(exc: DockyardError) -> list[str]:
+    """Each problem of a bad configuration or bad tag rules, as its message lists it."""
+    if isinstance(exc, ConfigError):
+        return list(exc.problems)
+    if isinstance(exc, RuleSyntaxError):
+        return [f"[{where}] {message}" for where, message in exc.problems]
+    return []
 
 
 def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
@@ -203,6 +234,7 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     record = result.to_dict()
     if args.output:
         _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
+        out.recorded = True
     if args.dotenv:
         ci_outputs.write_dotenv(Path(args.chdir or Path.cwd()) / args.dotenv, record)
     out.ci.publish(record)

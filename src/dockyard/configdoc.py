@@ -25,6 +25,10 @@ that names it. Unknown keys are errors with a "did you mean" hint, and every pro
 reported at once with its key path and line. Values marked *secret* are masked in all
 output and never written anywhere. Precedence: flags > environment > file > defaults.
 
+The file is read within bounds: at most 256 KiB, values nested at most 32 levels deep
+and at most 100,000 values once YAML aliases are expanded; a key given twice, a key that
+is not a string (`1:`, `true:`), `.nan`/`.inf` and control characters are errors.
+
 | key | type | required | description |
 | --- | --- | --- | --- |
 """

@@ -19,6 +19,7 @@ _HOST = re.compile(
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 )
 _MAX_NAME = 255
+_MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def image_problem(name: str) -> str | None:
     """Why `name` is not a valid image name without a tag, with the fix; None when valid."""
     if not name.strip():
         return "an image name must not be empty"
+    if len(name) > _MAX_NAME:
+        return f"'{name[:40]}...' is longer than {_MAX_NAME} characters"
     if "@" in name:
         return f"'{name}' has a digest; give the name only (e.g. '{name.split('@')[0]}')"
     first, _, rest = name.partition("/")
@@ -77,6 +80,9 @@ def image_problem(name: str) -> str | None:
         return f"'{name}' has a tag; give the name only (e.g. '{bare}') and tags under 'tags:'"
     if host_part and not _HOST.fullmatch(host_part):
         return f"'{host_part}' is not a valid registry host"
+    port = re.search(r":([0-9]+)$", host_part)
+    if port and not (len(port[1]) <= 5 and 1 <= int(port[1]) <= _MAX_PORT):
+        return f"'{host_part}': port {port[1]} is not a port; ports go from 1 to {_MAX_PORT}"
     if path != path.lower():
         return f"'{name}' has upper-case letters; image names must be lower-case: " \
                f"'{host_part + '/' * bool(host_part) + path.lower()}'"
@@ -84,6 +90,4 @@ def image_problem(name: str) -> str | None:
         if not _PATH_COMPONENT.fullmatch(component):
             return (f"'{name}': path component '{component}' is not allowed; use lower-case "
                     "letters, digits and single separators (. _ __ -) between them")
-    if len(name) > _MAX_NAME:
-        return f"'{name}' is longer than {_MAX_NAME} characters"
     return None

@@ -7,7 +7,9 @@ in `validate`; `dockyard schema` can print it for yaml-language-server. Fields m
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -172,11 +174,21 @@ CONFIG_SCHEMA: dict[str, Any] = {
     },
 }
 
+_FLOAT_MAX = sys.float_info.max
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number: finite (YAML's .nan and .inf are not), and within a float's range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) <= _FLOAT_MAX
+
+
 _JSON_TYPES: dict[str, Callable[[object], bool]] = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "number": _is_number,
     "array": lambda v: isinstance(v, list),
     "object": lambda v: isinstance(v, dict),
     "null": lambda v: v is None,
@@ -187,6 +199,10 @@ _TYPE_WORDS = {"array": "a list", "object": "a mapping", "boolean": "true or fal
 
 
 def type_name(value: object) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} (YAML's .nan or .inf)"
+    if isinstance(value, int) and not isinstance(value, bool) and not _is_number(value):
+        return "a number too large for any use"
     for name in ("boolean", "integer", "number", "string", "array", "object", "null"):
         if _JSON_TYPES[name](value):
             return _TYPE_WORDS[name]
@@ -202,16 +218,36 @@ def did_you_mean(word: str, choices: Mapping[str, object] | list[str]) -> str:
 
 def validate(value: object, schema: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
     """Check `value` against the schema subset used here; return (path, problem) pairs."""
+    return conform(value, schema, path)[1]
+
+
+def conform(value: object, schema: Mapping[str, Any],
+            path: str) -> tuple[Any, list[tuple[str, str]]]:
+    """The problems of `value`, and `value` without the parts that have one.
+
+    A refused mapping entry is left out (as if absent) and a refused list item becomes
+    None (so that the other items keep their indexes): the checks that follow the schema
+    see only values of the right shape, and still report their own problems.
+    """
+    problems: list[tuple[str, str]] = []
+    return _conform(value, schema, path, problems), problems
+
+
+def _conform(value: object, schema: Mapping[str, Any], path: str,
+             problems: list[tuple[str, str]]) -> Any:
     types = schema.get("type")
     if types is not None:
         allowed = [types] if isinstance(types, str) else list(types)
         if not any(_JSON_TYPES[t](value) for t in allowed):
             expected = " or ".join(_TYPE_WORDS[t] for t in allowed)
-            return [(path, f"must be {expected}, not {type_name(value)}")]
-    problems: list[tuple[str, str]] = []
+            problems.append((path, f"must be {expected}, not {type_name(value)}"))
+            return None
+    found = len(problems)
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             problems.append((path, "must not be empty"))
+        if "\0" in value:  # no path, name, header or label can carry one
+            problems.append((path, "must not contain a NUL character (\\0)"))
         pattern = schema.get("pattern")
         if pattern and not re.search(pattern, value):
             problems.append((path, f"'{value}' does not match {pattern}"))
@@ -220,32 +256,41 @@ def validate(value: object, schema: Mapping[str, Any], path: str) -> list[tuple[
             problems.append((path, f"needs at least {schema['minItems']} item(s)"))
         item_schema = schema.get("items")
         if item_schema is not None:
-            for index, item in enumerate(value):
-                problems += validate(item, item_schema, f"{path}[{index}]")
+            value = [_conform(item, item_schema, f"{path}[{index}]", problems)
+                     for index, item in enumerate(value)]
     if isinstance(value, dict):
-        problems += _validate_mapping(value, schema, path)
-    return problems
+        value = _conform_mapping(value, schema, path, problems)
+    if len(problems) > found and not isinstance(value, list | dict):
+        return None
+    return value
 
 
-def _validate_mapping(
-    value: dict[Any, Any], schema: Mapping[str, Any], path: str
-) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+def _conform_mapping(value: dict[Any, Any], schema: Mapping[str, Any], path: str,
+                     problems: list[tuple[str, str]]) -> dict[str, Any]:
     properties: Mapping[str, Any] = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     for key in schema.get("required", ()):
         if key not in value or value[key] is None:
             problems.append((join(path, key), "is required"))
+    kept: dict[str, Any] = {}
     for key, item in value.items():
         child = join(path, str(key))
+        if not isinstance(key, str):  # YAML reads `1:`, `true:` and `~:` as such
+            problems.append((child, f"the key {key!r} is {type_name(key)}, but keys are "
+                                    f"strings: quote it ('{key}':)"))
+            continue
+        found = len(problems)
         if key in properties:
             if item is not None:  # an empty key is the same as an absent one
-                problems += validate(item, properties[key], child)
+                item = _conform(item, properties[key], child, problems)
         elif extra is False:
-            problems.append((child, f"unknown key{did_you_mean(str(key), properties)}"))
+            problems.append((child, f"unknown key{did_you_mean(key, properties)}"))
+            continue
         elif isinstance(extra, dict):
-            problems += validate(item, extra, child)
-    return problems
+            item = _conform(item, extra, child, problems)
+        if len(problems) == found or isinstance(item, list | dict):
+            kept[key] = item
+    return kept
 
 
 def join(path: str, key: str) -> str:

@@ -7,23 +7,31 @@ Secrets are wrapped in `Secret` the moment they are read.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
-from dockyard.schema import CONFIG_SCHEMA, UPLOADS, did_you_mean, join, validate
+from dockyard.schema import CONFIG_SCHEMA, UPLOADS, conform, did_you_mean, join
 from dockyard.secrets import Secret
 
 if TYPE_CHECKING:
     import yaml
 
 DEFAULT_CONFIG = "dockyard.yml"
+# Bounds on what reading a config may cost. PyYAML's composer reads ~200 KiB a second
+# and recurses per nesting level; a dockyard.yml is a few KiB, a few levels deep.
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_VALUES = 100_000  # after alias expansion: what a 9-line alias bomb multiplies
+_MERGE_TAG = "tag:yaml.org,2002:merge"  # `<<: *defaults` may repeat keys on purpose
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
 DEFAULT_WEBHOOK_ATTEMPTS = 3
 # A timeout or delay, in seconds: a number, more than 0 and at most an hour (.inf, 1e308
@@ -146,11 +154,17 @@ def load_settings(
     """Read, interpolate and validate a config file; raise ConfigError with every problem."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [f"cannot read the file: {exc}"]) from exc
-    data, lines = _parse_yaml(text, source)
-    return _settle(data, lines, path.parent, source, env, overrides)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [f"the file is larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                                   "a dockyard.yml takes a few KiB: check that this is the "
+                                   "right file"])
+    data, lines, problems = _parse_yaml(text, source)
+    return _settle(data, lines, path.parent, source, env, overrides, problems)
 
 
 def settings_from_inputs(
@@ -161,7 +175,8 @@ def settings_from_inputs(
 
 
 def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
-            env: Mapping[str, str], overrides: Overrides) -> Settings:
+            env: Mapping[str, str], overrides: Overrides,
+            found: Sequence[tuple[str, str]] = ()) -> Settings:
     """Merge the inputs over the parsed file, interpolate, validate and build."""
     data = overrides.inputs.over(data)
     problems: list[tuple[str, str]] = []
@@ -171,12 +186,15 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     if overrides.secrets_withheld:
         data, problems, withheld = _without_withheld(data, problems)
     unresolved = {where for where, _ in problems}
+    problems += found  # the file's own (duplicate keys)
     # A value whose variable is missing would only add a second, misleading problem.
-    problems += [p for p in validate(data, CONFIG_SCHEMA, "") if p[0] not in unresolved]
-    settings = None
-    if not problems:
-        settings, more = _build(data, base, source, env, overrides)
-        problems += more
+    data, refused = conform(data, CONFIG_SCHEMA, "")
+    problems += [p for p in refused if p[0] not in unresolved]
+    # The rest is checked on what the schema let through, so that every problem is
+    # reported at once; one about a refused value (or its parent) would be a repeat.
+    flagged = frozenset(where for where, _ in problems)
+    settings, more = _build(data, base, source, env, overrides, flagged)
+    problems += [p for p in more if not _related(p[0], flagged)]
     if problems or settings is None:
         raise ConfigError(source, [_locate(p, m, lines, overrides.inputs) for p, m in problems])
     return replace(settings, notes=(*settings.notes, *withheld)) if withheld else settings
@@ -214,6 +232,12 @@ def _register_webhook_urls(data: Any) -> None:
             secrets.register_url(hook["url"])
 
 
+def _related(path: str, flagged: frozenset[str]) -> bool:
+    """Whether `path` is one of `flagged`, inside one or holds one."""
+    return any(path == f or f.startswith((f"{path}.", f"{path}["))
+               or path.startswith((f"{f}.", f"{f}[")) for f in flagged)
+
+
 def default_settings(
     workdir: Path, name: str, env: Mapping[str, str], overrides: Overrides = Overrides()
 ) -> Settings:
@@ -231,19 +255,22 @@ def default_settings(
     return settings
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
-    """Parse YAML and remember the line of every key path."""
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int], list[tuple[str, str]]]:
+    """Parse YAML within bounds; remember the line of every key path; find duplicate keys."""
     import yaml  # only when there is a file to read: importing it takes ~20 ms
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _bounded_loader()(text)  # the reader refuses control characters already
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [_yaml_problem(exc, text)]) from exc
     try:
         node = loader.get_single_node()
+        duplicates: list[tuple[str, str]] = []
+        if node is not None:
+            _check_graph(node, "", 0, {}, set(), duplicates)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [f"{where}not valid YAML: {problem}"]) from exc
+        raise ConfigError(source, [_yaml_problem(exc, text)]) from exc
     finally:
         loader.dispose()
     if data is None:
@@ -253,7 +280,107 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     lines: dict[str, int] = {}
     if node is not None:
         _record_lines(node, "", lines)
-    return data, lines
+    return data, lines, duplicates
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    import yaml
+
+    if isinstance(exc, yaml.reader.ReaderError):  # a NUL or another control character
+        line = text.count("\n", 0, exc.position) + 1
+        return (f"line {line}: the control character U+{exc.character:04X} is not allowed "
+                "in YAML; remove it")
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{where}not valid YAML: {problem}"
+
+
+@functools.cache
+def _bounded_loader() -> type[yaml.SafeLoader]:
+    """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH (it recurses)."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        depth = 0
+
+        def fetch_flow_collection_start(self, TokenClass: type[yaml.Token]) -> None:
+            # The scanner looks ahead up to 1024 characters per open bracket: stop early.
+            if self.flow_level >= MAX_DEPTH:
+                raise yaml.scanner.ScannerError(
+                    None, None, f"values are nested deeper than {MAX_DEPTH} levels",
+                    self.get_mark())
+            super().fetch_flow_collection_start(TokenClass)
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            if self.depth >= MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"values are nested deeper than {MAX_DEPTH} levels",
+                    parent.start_mark if parent is not None else None)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return BoundedLoader
+
+
+def _check_graph(node: yaml.Node, path: str, depth: int,
+                 seen: dict[int, tuple[int, int]], open_nodes: set[int],
+                 duplicates: list[tuple[str, str]]) -> tuple[int, int]:
+    """How many values `node` stands for once aliases are expanded, and how many levels
+    deep; raise when either passes its bound, or when an alias holds itself. Duplicate
+    keys are added to `duplicates`.
+
+    Aliases share composed nodes, so a few lines can stand for billions of values (an
+    "alias bomb"); everything after parsing copies them out, so they are counted here.
+    """
+    import yaml
+
+    def refuse(problem: str) -> NoReturn:
+        raise yaml.composer.ComposerError(None, None, problem, node.start_mark)
+
+    if id(node) in open_nodes:
+        refuse("an alias refers to a value that contains it; a value cannot hold itself")
+    size, height = seen.get(id(node), (1, 1))
+    if id(node) not in seen:
+        open_nodes.add(id(node))
+        for child, child_path in _children(node, path, duplicates):
+            child_size, child_height = _check_graph(child, child_path, depth + 1, seen,
+                                                    open_nodes, duplicates)
+            size, height = size + child_size, max(height, child_height + 1)
+        open_nodes.discard(id(node))
+        seen[id(node)] = size, height
+    if depth + height > MAX_DEPTH:
+        refuse(f"values are nested deeper than {MAX_DEPTH} levels (aliases included)")
+    if size > MAX_VALUES:
+        refuse(f"the file stands for more than {MAX_VALUES} values once aliases are "
+               "expanded; a dockyard.yml holds a few dozen (is an alias repeated on purpose?)")
+    return size, height
+
+
+def _children(node: yaml.Node, path: str,
+              duplicates: list[tuple[str, str]]) -> list[tuple[yaml.Node, str]]:
+    """The nodes under `node`, each with its key path; notes keys given twice."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    children: list[tuple[yaml.Node, str]] = []
+    first_lines: dict[tuple[str, str], int] = {}
+    for key_node, value_node in node.value:
+        child = join(path, str(key_node.value))
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+            key = (key_node.tag, key_node.value)
+            if key in first_lines:
+                duplicates.append((child, f"is given twice (also on line {first_lines[key]}); "
+                                          "keep one"))
+            first_lines.setdefault(key, key_node.start_mark.line + 1)
+        children += [(key_node, path), (value_node, child)]
+    return children
 
 
 def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
@@ -320,11 +447,15 @@ def _interpolate(value: Any, env: Mapping[str, str], path: str,
 
 
 def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, str],
-           overrides: Overrides) -> tuple[Settings | None, list[tuple[str, str]]]:
+           overrides: Overrides, refused: frozenset[str] = frozenset(),
+           ) -> tuple[Settings | None, list[tuple[str, str]]]:
+    """Settings from schema-valid data; `refused` names the values the schema took out."""
     problems: list[tuple[str, str]] = []
     images: list[str] = []
     notes: list[str] = []
     for index, image in enumerate(data.get("images") or ()):
+        if not isinstance(image, str):
+            continue  # refused by the schema
         if image != image.lower():
             # As metadata-action does: `ghcr.io/${GITHUB_REPOSITORY}` often has capitals.
             if image_problem(image.lower()) is None:
@@ -353,28 +484,32 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         flavor = tagging.parse_flavor(None)
 
     raw_build = data.get("build") or {}
-    context = (base / raw_build.get("context", ".")).resolve()
-    if overrides.building and not context.is_dir():
+    context = (base / _given(raw_build, "context", ".")).resolve()
+    if overrides.building and not _exists(context, Path.is_dir):
         problems.append(("build.context", f"'{context}' is not a directory"))
     path_problems = _build_path_problems(raw_build, context, base) \
-        if overrides.building and context.is_dir() else []
+        if overrides.building and _exists(context, Path.is_dir) else []
     problems += path_problems
     build = Build(
         context=context,
-        dockerfile=raw_build.get("dockerfile", "Dockerfile"),
+        dockerfile=_given(raw_build, "dockerfile", "Dockerfile"),
         args={k: _arg_text(v) for k, v in (raw_build.get("args") or {}).items()},
         target=raw_build.get("target"),
-        pull=raw_build.get("pull", False),
-        no_cache=raw_build.get("no_cache", False),
+        pull=bool(raw_build.get("pull")),
+        no_cache=bool(raw_build.get("no_cache")),
     )
-    if overrides.building and context.is_dir() and not path_problems \
-            and not (context / build.dockerfile).is_file():
+    if overrides.building and _exists(context, Path.is_dir) and not path_problems \
+            and "build.context" not in refused \
+            and not _exists(context / build.dockerfile, Path.is_file):
         key = "build.dockerfile" if "dockerfile" in raw_build else "build"
         problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
                               "or set build.dockerfile"))
 
     registries: dict[str, Credentials] = {}
     for host, entry in (data.get("registries") or {}).items():
+        if not isinstance(entry.get("username"), str) or \
+                not isinstance(entry.get("password"), str):
+            continue  # refused by the schema
         if not entry["password"].strip():
             # Empty counts as unset (${CI_REGISTRY_USER:-} outside CI, a fork PR's secret):
             # the Docker config's credentials are used, as for a host without an entry.
@@ -386,9 +521,10 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
             username=entry["username"], password=Secret(entry["password"]))
     registries.update(_ci_registry_credentials(env, registries))
 
-    webhooks = tuple(_webhook(hook, f"webhooks[{index}]", problems, notes)
-                     for index, hook in enumerate(data.get("webhooks") or ()))
-    push = data.get("push", True)
+    built = (_webhook(hook, f"webhooks[{index}]", problems, notes)
+             for index, hook in enumerate(data.get("webhooks") or ()) if isinstance(hook, dict))
+    webhooks = tuple(hook for hook in built if hook is not None)
+    push = bool(data.get("push", True))  # `push:` left empty has always meant false
     env_push = env.get("DOCKYARD_PUSH", "").strip() or None  # empty: a CI input not given
     if env_push is not None:
         if env_push.lower() not in ("true", "false", "1", "0"):
@@ -419,9 +555,10 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
 
 
 def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]],
-             notes: list[str]) -> Webhook:
-    """One webhook entry, schema-valid; adds what the schema subset cannot check."""
-    events = tuple(hook.get("events") or payloads.EVENTS)
+             notes: list[str]) -> Webhook | None:
+    """One webhook entry, as far as the schema let it through; adds what the schema subset
+    cannot check. None when it has no usable URL (a problem says why)."""
+    events = tuple(e for e in hook.get("events") or payloads.EVENTS if isinstance(e, str))
     for index, event in enumerate(events):
         if event not in payloads.EVENTS:
             problems.append((f"{path}.events[{index}]", f"unknown event '{event}'"
@@ -455,12 +592,20 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
             problems.append((where, "the value must be one line"))  # never show the value
         else:
             headers[name] = value
-    url = hook["url"]
+    url = hook.get("url")
+    if not isinstance(url, str):
+        return None  # missing or refused by the schema
     secrets.register_url(url)  # Slack-style URLs are credentials themselves
+    try:
+        urlsplit(url)
+    except ValueError:  # neither it nor the error is quoted: both may hold a credential
+        problems.append((f"{path}.url", "is not a valid URL: its host cannot be read (an "
+                                        "IPv6 address is written in [brackets])"))
+        return None
     secret = hook.get("secret")
     empty = secret is not None and not secret.strip()  # a fork PR's secret, say
     return Webhook(url=url, secret=None if empty or secret is None else Secret(secret),
-                   required=hook.get("required", False), timeout=timeout, events=events,
+                   required=bool(hook.get("required")), timeout=timeout, events=events,
                    format=fmt, headers=headers, max_attempts=attempts, secret_empty=empty)
 
 
@@ -484,16 +629,24 @@ def _build_path_problems(raw_build: Mapping[str, Any], context: Path,
     if not allowed and not context.is_relative_to(checkout):
         return [("build.context", f"'{raw_build.get('context')}' "
                  + escape.format(checkout=checkout))]
-    dockerfile = raw_build.get("dockerfile", "Dockerfile")
+    dockerfile = _given(raw_build, "dockerfile", "Dockerfile")
     path = (context / dockerfile).resolve()
     if not allowed and not path.is_relative_to(checkout):
         return [("build.dockerfile", f"'{dockerfile}' " + escape.format(checkout=checkout))]
     if path.is_relative_to(checkout):
         return []
     if path.parts[1:2] in (("proc",), ("sys",), ("dev",)) or (
-            path.exists() and not path.is_file()):
+            _exists(path, Path.exists) and not _exists(path, Path.is_file)):
         return [("build.dockerfile", f"'{dockerfile}' is not a regular file")]
     return []
+
+
+def _exists(path: Path, kind: Callable[[Path], bool]) -> bool:
+    """Path.is_dir or is_file, False for a path the system refuses (a name too long)."""
+    try:
+        return kind(path)
+    except OSError:
+        return False
 
 
 def _given(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -504,12 +657,12 @@ def _given(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
 def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publishing:
     defaults = Publishing()
     publishing = Publishing(
-        retries=int(raw.get("retries", defaults.retries)),
-        backoff_seconds=float(raw.get("backoff_seconds", defaults.backoff_seconds)),
-        max_backoff_seconds=float(raw.get("max_backoff_seconds",
-                                          defaults.max_backoff_seconds)),
-        timeout_seconds=float(raw.get("timeout_seconds", defaults.timeout_seconds)),
-        upload=str(raw.get("upload", defaults.upload)),
+        retries=int(_given(raw, "retries", defaults.retries)),
+        backoff_seconds=float(_given(raw, "backoff_seconds", defaults.backoff_seconds)),
+        max_backoff_seconds=float(_given(raw, "max_backoff_seconds",
+                                         defaults.max_backoff_seconds)),
+        timeout_seconds=float(_given(raw, "timeout_seconds", defaults.timeout_seconds)),
+        upload=str(_given(raw, "upload", defaults.upload)),
         insecure=tuple(normalise_host(str(host)) for host in raw.get("insecure") or ()),
     )
     if publishing.upload not in UPLOADS:

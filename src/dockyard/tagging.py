@@ -64,7 +64,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from dockyard import versions
+from dockyard import patterns, versions
 from dockyard.context import Context, unshallow_fix
 from dockyard.errors import InputError
 from dockyard.moment import format_moment
@@ -117,7 +117,9 @@ _SHA_FORMATS = ("short", "long")
 _LATEST_MODES = ("auto", "true", "false")
 _BOOLEANS = ("true", "false")
 _ENABLE_EXPRESSION = re.compile(r"\{\{\s*(is_default_branch|is_not_default_branch)\s*\}\}")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_GROUP = re.compile(r"[0-9]{1,4}")  # ASCII digits: `²` passes str.isdigit but not int()
+_PATTERN_MAX = 1000  # characters in a regular expression; `re` compiles by recursion
 _TAG_MAX = 128
 
 
@@ -443,7 +445,7 @@ def _check_match(attrs: dict[str, str]) -> list[str]:
             problems.append(f"pattern '{attrs['pattern']}' is not a valid regular expression: "
                             f"{exc}")
     attrs.setdefault("group", "0")
-    if not attrs["group"].isdigit():
+    if not _GROUP.fullmatch(attrs["group"]):
         problems.append(f"group '{attrs['group']}' must be a whole number (0 is the whole match)")
     attrs.setdefault("value", "")
     problems += [f"value: {p}" for p in _check_template(attrs["value"], _GLOBAL_NAMES)]
@@ -548,6 +550,8 @@ def _js_regex(pattern: str, *, slashes: bool) -> tuple[re.Pattern[str], bool]:
 
     `type=match` accepts `/source/flags`; named groups are written `(?<name>...)` in JS.
     """
+    if len(pattern) > _PATTERN_MAX:
+        raise re.error(f"it is longer than {_PATTERN_MAX} characters")
     flags, global_flag = re.ASCII, False
     literal = re.fullmatch(r"/(.+)/(.*)", pattern, re.S) if slashes else None
     if literal:
@@ -565,7 +569,23 @@ def _js_regex(pattern: str, *, slashes: bool) -> tuple[re.Pattern[str], bool]:
                 raise re.error(f"unknown flag '{flag}'")
     pattern = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern)
     pattern = re.sub(r"\\k<([A-Za-z_]\w*)>", r"(?P=\1)", pattern)
-    return re.compile(pattern, flags), global_flag
+    try:
+        return re.compile(pattern, flags), global_flag
+    except RecursionError:  # nested groups, e.g. 1,000 parentheses deep
+        raise re.error("its groups are nested too deeply") from None
+    except OverflowError as exc:  # a{99999999999}
+        raise re.error(str(exc)) from None
+
+
+def _search(regex: re.Pattern[str], source: str, text: str,
+            every: bool = False) -> list[str | None] | None:
+    """patterns.search, its bound reported as a problem with the rule."""
+    try:
+        return patterns.search(regex, text, every=every)
+    except patterns.TooMuchWork as exc:
+        raise _TemplateError(f"pattern '{source[:80]}' {exc} against '{text[:80]}'; simplify "
+                             "it: a repetition inside a repetition, as in (a+)+, backtracks "
+                             "exponentially") from None
 
 
 # ------------------------------------------------------------------------- templates
@@ -709,7 +729,7 @@ def _check_length_expression(expression: _Expression) -> list[str]:
     if not expression.args:
         return []
     length = expression.args[0]
-    if length is None or not length.isdigit() or int(length) not in _SHA_LENGTHS:
+    if length is None or not _GROUP.fullmatch(length) or int(length) not in _SHA_LENGTHS:
         return [f"'{{{{{name}}}}}' length must be a quoted whole number from 1 to 64, e.g. "
                 f"{{{{{name} '12'}}}}"]
     return []
@@ -786,7 +806,7 @@ def _sha_helper(sha: str) -> Callable[[_Expression], str]:
 
     def render(expression: _Expression) -> str:
         length = expression.args[0] if expression.args else None
-        return sha[:int(length)] if length and length.isdigit() else sha[:7]
+        return sha[:int(length)] if length and _GROUP.fullmatch(length) else sha[:7]
 
     return render
 
@@ -1310,10 +1330,10 @@ def _matched_version(rule: TagRule, text: str) -> str:
     pattern = rule.attrs.get("match", "")
     if not pattern:
         return text
-    found = _js_regex(pattern, slashes=False)[0].search(text)
-    if found is None or found.re.groups < 1:
+    found = _search(_js_regex(pattern, slashes=False)[0], pattern, text)
+    if found is None or len(found) < 2:
         return text
-    return found.group(1) or ""
+    return found[1] or ""
 
 
 def _version_input(rule: TagRule, facts: _Facts, scope: _Scope) -> str | None:
@@ -1389,11 +1409,8 @@ def _match(rule: TagRule, facts: _Facts, scope: _Scope) -> _Candidate | str:
     pattern = rule.attrs["pattern"]
     regex, global_flag = _js_regex(pattern, slashes=True)
     group = int(rule.attrs.get("group", "0"))
-    groups: list[str | None] = []
-    if global_flag:  # JavaScript's match() with /g lists whole matches, not groups
-        groups += [m.group(0) for m in regex.finditer(text)]
-    elif found := regex.search(text):
-        groups += [found.group(0), *found.groups()]
+    # JavaScript's match() with /g lists whole matches, not groups
+    groups = _search(regex, pattern, text, every=global_flag) or []
     if not groups:
         return f"pattern '{pattern}' does not match '{text}'"
     value = groups[group] if group < len(groups) else None

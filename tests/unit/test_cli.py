@@ -91,8 +91,11 @@ def test_bad_config_exits_2_for_plan_too(git_repo: Callable[..., Path]) -> None:
     repo = git_repo()
     (repo / "dockyard.yml").write_text("images: [acme/app]\nflavour: [latest=true]\n")
     code, out, err = dockyard(repo, "plan", "--format", "json")
-    assert (code, out) == (2, "")
+    assert code == 2
     assert "flavour: unknown key (did you mean 'flavor'?)" in err
+    failure = json.loads(out)  # still one object on stdout, saying why
+    assert failure["status"] == "failed" and failure["exit_code"] == 2
+    assert failure["problems"] == ["line 2: flavour: unknown key (did you mean 'flavor'?)"]
 
 
 def test_missing_config_file_named_by_flag(git_repo: Callable[..., Path]) -> None:
