@@ -114,6 +114,20 @@ def auth_registry(registry_factory: RegistryFactory) -> Registry:
 
 
 @pytest.fixture
+def receivers() -> Iterator[Callable[[], WebhookReceiver]]:
+    """More receivers than the one `webhook_receiver` gives; all closed afterwards."""
+    made: list[WebhookReceiver] = []
+
+    def make() -> WebhookReceiver:
+        made.append(WebhookReceiver())
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.kill()
+
+
+@pytest.fixture
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver

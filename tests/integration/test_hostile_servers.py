@@ -243,4 +243,9 @@ def test_endless_or_absurd_timeouts_are_bad_config(
     (release / "dockyard.yml").write_text(f"images: [local/absurd]\n{SEMVER}{extra}")
     outcome = run_cli(release, "run", "--no-push")
     assert outcome.code == 2, outcome.stderr
-    assert "must be more than 0 seconds and at most 3600" in outcome.stderr
+    named = "webhooks[0].timeout" if key == "webhook" else "publish.timeout_seconds"
+    assert named in outcome.stderr
+    # NaN and infinity are no numbers to any key; the others are out of this key's range
+    expected = ("must be a number, not" if value in (".inf", ".nan")
+                else "must be more than 0 seconds and at most 3600")
+    assert expected in outcome.stderr

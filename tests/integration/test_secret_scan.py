@@ -15,7 +15,7 @@ import base64
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -82,19 +82,6 @@ class Outputs:
 def scan_registry(registry_factory: RegistryFactory) -> Registry:
     """A registry whose password has the characters every encoding changes."""
     return registry_factory(USER, REGISTRY_PASSWORD)
-
-
-@pytest.fixture
-def receivers() -> Iterator[Callable[[], WebhookReceiver]]:
-    made: list[WebhookReceiver] = []
-
-    def make() -> WebhookReceiver:
-        made.append(WebhookReceiver())
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.kill()
 
 
 def _dead_port() -> int:

@@ -10,7 +10,7 @@ import json
 import re
 import subprocess
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -63,20 +63,6 @@ def documented_verify() -> Callable[..., bool]:
 @pytest.fixture
 def repo(git_repo: Callable[..., Path], base_image: str) -> Path:
     return git_repo(tags=("v1.2.3",))
-
-
-@pytest.fixture
-def receivers() -> Iterator[Callable[[], WebhookReceiver]]:
-    """More receivers than the one `webhook_receiver` gives; all closed afterwards."""
-    made: list[WebhookReceiver] = []
-
-    def make() -> WebhookReceiver:
-        made.append(WebhookReceiver())
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.kill()
 
 
 def test_every_format_is_received_field_by_field(
