@@ -50,6 +50,12 @@ class _Output:
         self.stdout.flush()
         self.printed = True
 
+    def result_json(self, data: Any) -> None:
+        """One JSON object, its strings redacted before it is serialised."""
+        self.stdout.write(_json(data) + "\n")
+        self.stdout.flush()
+        self.printed = True
+
     def say(self, text: str) -> None:
         self.stderr.write(secrets.redact(text) + "\n")
         self.stderr.flush()
@@ -166,7 +172,7 @@ def _failed(args: argparse.Namespace, out: _Output, code: int, error: str,
     --format json) and the --output record, saying why."""
     record = {"status": "failed", "exit_code": code, "error": error, "problems": list(problems)}
     if getattr(args, "format", None) == "json" and not out.printed:
-        out.result(json.dumps(record, indent=2))
+        out.result_json(record)
     if getattr(args, "output", None) and not out.recorded:
         try:
             _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
@@ -264,8 +270,8 @@ def _check_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
         out.say(f"note: {note}")
     checks = check.run_checks(settings, context, env, Engine.connect)
     if args.format == "json":
-        out.result(json.dumps({"ok": all(c.ok for c in checks),
-                               "checks": [c.to_dict() for c in checks]}, indent=2))
+        out.result_json({"ok": all(c.ok for c in checks),
+                         "checks": [c.to_dict() for c in checks]})
     else:
         out.result(_check_text(checks))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILURE
@@ -292,7 +298,7 @@ def _init_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
 def _schema_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
     from dockyard.schema import CONFIG_SCHEMA
 
-    out.result(json.dumps(CONFIG_SCHEMA, indent=2))
+    out.result_json(CONFIG_SCHEMA)
     return EXIT_OK
 
 
@@ -342,11 +348,15 @@ _COMMANDS: dict[str, Handler] = {
 }
 
 
+def _json(data: Any) -> str:
+    return json.dumps(secrets.redact_data(data), indent=2)
+
+
 def _write_record(path: Path, record: Mapping[str, Any]) -> None:
     """The release record as a file (redacted like everything else that leaves)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.redact(json.dumps(record, indent=2)) + "\n", encoding="utf-8")
+        path.write_text(_json(record) + "\n", encoding="utf-8")
     except OSError as exc:
         raise DockyardError(f"cannot write the record to {path}: {exc.strerror}",
                             hint="check that the directory is writable") from exc
@@ -373,7 +383,7 @@ def _default_name(workdir: Path) -> str:
 
 def _render(data: dict[str, Any], fmt: str, out: _Output, text: Any) -> None:
     if fmt == "json":
-        out.result(json.dumps(data, indent=2, sort_keys=False))
+        out.result_json(data)
     else:
         out.result(text(data))
 

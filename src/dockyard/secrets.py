@@ -17,6 +17,8 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
@@ -86,6 +88,19 @@ def redact(text: str) -> str:
     if pattern is None:
         return text
     return pattern.sub(MASK, text)
+
+
+def redact_data(value: Any) -> Any:
+    """`value` (JSON-like data) with every registered secret masked in every string, keys
+    included. For what becomes JSON: masking the serialised text instead could hit its
+    syntax (a secret `tru` inside `true`), and would miss a secret JSON escapes."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
 
 
 def encoded_forms(value: str) -> set[str]:

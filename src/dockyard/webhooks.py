@@ -128,7 +128,7 @@ def deliver_all(hooks: Sequence[Webhook], record: Mapping[str, Any], event: str,
     parallel. One Delivery per POST (a dockerhub hook gets one per image name); a hook
     not subscribed to `event` gets none. Never raises for a failed delivery."""
     event_id = str(uuid.uuid4())  # one event, however many receivers and formats
-    jobs = [(index, hook, encode(_scrub(payload)), payloads.content_type(hook.format))
+    jobs = [(index, hook, encode(secrets.redact_data(payload)), payloads.content_type(hook.format))
             for index, hook in enumerate(hooks) if event in hook.events
             for payload in payloads.render(hook.format, record, event_id=event_id)]
     if not jobs:
@@ -239,17 +239,6 @@ def _deliver(hook: Webhook, body: bytes, content_type: str, event: str,
 def _no_jitter() -> float:
     """Webhook retries wait plain doubling steps (1s, 2s, 4s...), as they always have."""
     return 1.0
-
-
-def _scrub(value: Any) -> Any:
-    """`value` with every registered secret masked in every string."""
-    if isinstance(value, str):
-        return secrets.redact(value)
-    if isinstance(value, Mapping):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
 
 
 def _is_loopback(host: str) -> bool:

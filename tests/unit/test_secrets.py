@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
 
 from dockyard import secrets
+from dockyard.cli import main
 from dockyard.secrets import MASK, Secret
 
 PASSWORD = "reg+S3CR3T/pw=="  # the characters that encodings change: + / =
@@ -98,3 +102,27 @@ def test_a_url_s_userinfo_is_masked_but_its_host_is_not() -> None:
 def test_a_malformed_url_is_masked_whole() -> None:
     secrets.register_url("http://[::1/malformed-hook-9192")
     assert secrets.redact("url 'http://[::1/malformed-hook-9192'") == f"url '{MASK}'"
+
+
+def test_data_is_redacted_in_its_strings_keys_included() -> None:
+    secrets.register("s3cr3t-value")
+    data = {"a": "x s3cr3t-value y", "s3cr3t-value": [1, True, None, ("s3cr3t-value",)]}
+    assert secrets.redact_data(data) == {"a": f"x {MASK} y", MASK: [1, True, None, [MASK]]}
+
+
+def test_json_output_stays_json_whatever_secret_is_registered(
+    git_repo: Callable[..., Path],
+) -> None:
+    """A short password (`tru`) masked in the serialised text would break `true`: every
+    JSON the CLI prints or writes is redacted as data, then serialised."""
+    repo = git_repo(tags=("v1.2.3",))
+    (repo / "dockyard.yml").write_text(
+        "images: [registry.example.com/acme/app]\n"
+        "registries: {registry.example.com: {username: bot, password: tru}}\n")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(repo), "plan", "--format", "json"], env={}, stdout=stdout,
+                stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    plan = json.loads(stdout.getvalue())
+    assert any(entry.get("floating") is True for entry in plan["explain"])
+    assert "tru" not in stdout.getvalue().replace("true", "")

@@ -142,11 +142,12 @@ def github_outputs(record: Mapping[str, Any], delimiter: Callable[[], str]) -> s
         "tags": "\n".join(record.get("tags") or ()),
         "labels": "\n".join(f"{k}={v}" for k, v in (record.get("labels") or {}).items()),
         "digest": record.get("digest") or "",
-        "json": json.dumps(record, sort_keys=False),
+        "json": json.dumps(secrets.redact_data(record), sort_keys=False),
     }
     text = []
     for name in GITHUB_OUTPUTS:
-        content = secrets.redact(values[name])
+        # JSON is redacted as data, before it is serialised: never the text of its syntax
+        content = values[name] if name == "json" else secrets.redact(values[name])
         mark = delimiter()
         while mark in content:  # a value may not contain its own end marker
             mark = delimiter()
