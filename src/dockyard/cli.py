@@ -263,7 +263,8 @@ def _check_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
     settings: Settings | DockyardError
     try:
         settings = _settings(args.config, workdir, env, context,
-                             Overrides(inputs=read_inputs(env, workdir)), out)
+                             Overrides(inputs=read_inputs(env, workdir),
+                                       secrets_withheld=context.secrets_withheld), out)
     except InputError as exc:
         settings = exc
     for note in context.notes:

@@ -214,6 +214,10 @@ def test_a_fork_s_unset_push_and_notify_variables_do_not_fail_the_config(
     assert outcome.json["event"] == "build.succeeded"
     assert outcome.json["webhooks"] == []
     assert "webhooks[0] is not used in this run" in outcome.stderr
+    # `check` reads the config as `run` does: no "unset variable" for a fork's PR
+    checked = run_cli(repo, "check", "--format", "json", env=_fork_env(repo, tmp_path))
+    config = next(c for c in checked.json["checks"] if c["name"] == "config")
+    assert config["ok"], config
     # outside a fork's PR the same config is an error, as before
     env = _fork_env(repo, tmp_path, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/feature")
     assert run_cli(repo, "plan", env=env).code == 2
