@@ -160,7 +160,10 @@ def _attach(connection: _Watched) -> None:
         deadline.attach(connection)
 
 
-class _HTTPConnection(HTTPConnection):
+class _Watched(HTTPConnection):
+    """A connection that hands itself to the current Deadline; HTTPS comes by mixing it
+    in before urllib3's HTTPSConnection."""
+
     owner: Deadline | None = None  # the exchange it serves now
 
     def connect(self) -> None:
@@ -172,23 +175,12 @@ class _HTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _HTTPSConnection(HTTPSConnection):
-    owner: Deadline | None = None
-
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
-        super().request(*args, **kwargs)
-
-
-_Watched = _HTTPConnection | _HTTPSConnection
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    ConnectionCls = _Watched
 
 
 class _HTTPSPool(HTTPSConnectionPool):
