@@ -133,9 +133,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(landings) or 1)) as pool:
             list(pool.map(lambda landing: _prepare(landing, settings, release, log), landings))
-            # Only the engine needs a tag to push under: a copy goes by digest.
-            anchors = release.release_tags if copy_from is None and upload is None \
-                else release.immutable_tags
+            anchors = release.anchors(by_engine=copy_from is None and upload is None)
             if copy_from is None:  # a build or a merge: unless this release is out already
                 copy_from = earlier = _earlier_build(landings, log)
                 upload = None if copy_from is not None else upload
@@ -150,8 +148,8 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
                                                 policy, sleep, upload), landings))
             _check_release_tags(landings, sleep, log)
             if all(landing.error is None for landing in landings):
-                floating.move_all(landings, [t for t in release.tags if t.name not in anchors],
-                                  release, settings.force, log, pool)
+                floating.move_all(landings, release.following(anchors), release,
+                                  settings.force, log, pool)
     finally:
         for landing in landings:
             landing.client.close()
@@ -209,9 +207,11 @@ def _plan_writes(landings: Sequence[Landing], anchors: Sequence[str], fixed: str
     for landing in landings:
         if landing.error is not None:
             continue
+        done = set()
         for tag, digest in landing.held.items():
             if fixed is None or digest == fixed:
                 landing.skipped.append((tag, ALREADY_PUBLISHED))
+                done.add(tag)
                 continue
             reference = landing.repo.reference(tag)
             if not force:
@@ -222,7 +222,6 @@ def _plan_writes(landings: Sequence[Landing], anchors: Sequence[str], fixed: str
                 break
             landing.forced.append((tag, f"release tag rewritten: it held {digest[:19]}, "
                                         "another build of this revision"))
-        done = {tag for tag, digest in landing.held.items() if fixed is None or digest == fixed}
         landing.to_write = [t for t in anchors if t not in done]
 
 

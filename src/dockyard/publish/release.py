@@ -49,17 +49,24 @@ class Release:
 
     @property
     def release_tags(self) -> list[str]:
-        """The tags that land first; when the plan has no release tag, its first tag
-        carries the engine's push (a branch build's channel, moved by every build)."""
-        return self.immutable_tags or [t.name for t in self.tags[:1]]
+        """The tags that land first when the engine pushes; when the plan has no release
+        tag, its first tag carries the push (a branch build's channel)."""
+        return self.anchors(by_engine=True)
+
+    def anchors(self, *, by_engine: bool) -> list[str]:
+        """The tags that land first: the release tags, and the tag the engine pushes
+        under when it pushes (a copy goes by digest and needs none)."""
+        if by_engine:
+            return self.immutable_tags or [t.name for t in self.tags[:1]]
+        return self.immutable_tags
 
     @property
     def floating_tags(self) -> list[PlannedTag]:
-        anchors = set(self.release_tags)
-        return [t for t in self.tags if t.name not in anchors]
+        return self.following(self.release_tags)
 
-    def kind_of(self, tag: str) -> TagKind | None:
-        return next((t.kind for t in self.tags if t.name == tag), None)
+    def following(self, anchors: Sequence[str]) -> list[PlannedTag]:
+        """The tags that move once `anchors` landed everywhere."""
+        return [t for t in self.tags if t.name not in anchors]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Repository:
     image: str  # the image name as configured
     client: RegistryClient
     _identities: dict[str, Identity] = field(default_factory=dict)
+    _manifests: dict[str, Manifest] = field(default_factory=dict)  # by digest
 
     @property
     def path(self) -> str:
@@ -48,20 +49,28 @@ class Repository:
         return found.digest if found is not None and found.digest else None
 
     def manifest(self, reference: str) -> Manifest | None:
-        return self.client.get_manifest(self.path, reference)
+        """The manifest under a tag or digest; one read per digest for the run."""
+        known = self._manifests.get(reference)
+        if known is not None:
+            return known
+        found = self.client.get_manifest(self.path, reference)
+        if found is not None:
+            self._manifests[found.digest] = found
+        return found
 
     def put(self, tag: str, manifest: Manifest) -> None:
         self.client.put_manifest(self.path, tag, manifest)
 
     def identity(self, digest: str, known: Manifest | None = None) -> Identity:
-        """The version and revision of the image `digest`: an image's config labels (or
-        its manifest's annotations), an index's own annotations (a child's labels only
-        when the index has none and the child names a version)."""
+        """The version and revision of the image `digest`: an image's manifest
+        annotations, else its config labels; an index's own annotations, else (an index
+        from elsewhere, which has none) its first image's."""
         cached = self._identities.get(digest)
         if cached is not None:
             return cached
-        manifest = known if known is not None and known.digest == digest else \
-            self.manifest(digest)
+        if known is not None and known.digest == digest:
+            self._manifests[digest] = known
+        manifest = self.manifest(digest)
         found = Identity(None, None)
         if manifest is not None:
             found = self._identity_of(manifest)
