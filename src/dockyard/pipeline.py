@@ -23,7 +23,6 @@ from dockyard.errors import DockyardError, InputError, WebhookError
 from dockyard.names import parse_image
 from dockyard.plan import Plan, make_plan
 from dockyard.publish import RegistryResult
-from dockyard.registry import REVISION_LABEL
 from dockyard.settings import Credentials, Settings
 
 __all__ = ["Builder", "Plan", "RegistryResult", "Result", "make_plan", "run"]
@@ -132,8 +131,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
             raise InputError(f"no tag rule produced a tag for this context ({reasons})",
                              hint="add a rule that always applies, such as `type=sha`, or "
                                   "run where a branch or tag is checked out")
-        release = publish.Release(images=plan.images, tags=plan.tags, version=plan.version,
-                                  revision=plan.labels.get(REVISION_LABEL))
+        release = publish.Release.of(plan)
         if push:  # before the build: a wrong password should cost seconds
             with section("Preflight: can every registry take this push?"):
                 problems = publish.preflight(settings, release, connect=connect, log=log,
