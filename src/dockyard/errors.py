@@ -72,3 +72,7 @@ class PublishError(DockyardError):
 
 class WebhookError(DockyardError):
     """A required webhook could not be delivered."""
+
+
+class SecretInImageError(DockyardError):
+    """The pre-push scan found a registered secret in the image: nothing was pushed."""
