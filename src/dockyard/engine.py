@@ -13,7 +13,7 @@ import gc
 import re
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*|\bwith url: \S*", re.IGNORECASE)
 _PARSE_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)", re.IGNORECASE)
 _QUOTED_LINE_MAX = 160
+_SAVE_CHUNK = 1 << 20
 # How the containerd image store (Docker 26) reports a push: in a status line, no aux item.
 _PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
 
@@ -193,6 +194,15 @@ class Engine:
 
     def registry_credentials(self, host: str) -> Credentials | None:
         return docker_config_credentials(host)
+
+    def image_archive(self, image_id: str) -> Iterator[bytes]:
+        """The image as `docker save` writes it, streamed: a docker-archive from the
+        classic image store, an OCI layout in a tar from the containerd store."""
+        try:
+            yield from self._client.api.get_image(image_id, chunk_size=_SAVE_CHUNK)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot read {image_id} back from the engine: "
+                              f"{_describe(exc)}") from exc
 
 
 def docker_config_credentials(host: str) -> Credentials | None:

@@ -11,15 +11,15 @@ what landed where; only bugs escape as exceptions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from dockyard import publish, webhooks
+from dockyard import buildinputs, imagescan, publish, webhooks
 from dockyard.context import Context
-from dockyard.errors import DockyardError, InputError, WebhookError
+from dockyard.errors import ConfigError, DockyardError, InputError, WebhookError
 from dockyard.names import parse_image
 from dockyard.plan import Plan, make_plan
 from dockyard.publish import RegistryResult
@@ -45,6 +45,8 @@ class Builder(Protocol):
     def tag(self, image_id: str, reference: str) -> None: ...
 
     def registry_credentials(self, host: str) -> Credentials | None: ...
+
+    def image_archive(self, image_id: str) -> Iterable[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
     plan = make_plan(settings, context)
     warnings = [*webhooks.url_warnings(settings.webhooks),
-                *webhooks.unsigned_warnings(settings.webhooks)]
+                *webhooks.unsigned_warnings(settings.webhooks),
+                *buildinputs.name_warnings(settings.build.args)]
     push, held_back = settings.push, "push is off"
     if push and context.secrets_withheld:
         push, held_back = False, "pull request from a fork: built only"
@@ -139,12 +142,26 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
             if problems:
                 registries = publish.preflight_results(release, problems)
                 raise publish.preflight_error(problems)
+        # After the preflight, which registers the Docker config's credentials too.
+        baked = buildinputs.secret_problems(settings.build.args, plan.labels, settings.labels)
+        if baked:
+            raise ConfigError(settings.source, baked)
         with section(f"Build {settings.build.context / settings.build.dockerfile}"):
             log(f"building {settings.build.context} ({settings.build.dockerfile})")
             image_id = engine.build(settings.build, tags=_local_tags(plan, release, push),
                                     labels=plan.labels, log=log)
             timings["build_seconds"] = clock() - start
             log(f"built {image_id}")
+        if push and (found := imagescan.needles()):
+            scan_start = clock()
+            with section("Scan the image for registered secrets before the push"):
+                report = imagescan.scan_archive(engine.image_archive(image_id), found)
+                log(imagescan.summary(report, found))
+            timings["scan_seconds"] = clock() - scan_start
+            warnings += report.skipped
+            if (refusal := report.error()) is not None:
+                registries = _not_pushed(plan, "not pushed: a registered secret is in the image")
+                raise refusal
         if push:
             push_start = clock()
             with section("Push to " + ", ".join(plan.images)):
@@ -156,10 +173,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
             timings["push_seconds"] = clock() - push_start
             error = publish.summary(registries)
         else:
-            registries = tuple(
-                RegistryResult(name=image, status="not pushed",
-                               skipped=tuple((t.name, held_back) for t in plan.tags))
-                for image in plan.images)
+            registries = _not_pushed(plan, held_back)
     except DockyardError as exc:
         error = exc
     event = _event(push, image_id, registries, error)
@@ -183,6 +197,12 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                          webhooks=deliveries, error=error)
     timings["total_seconds"] = clock() - start
     return result
+
+
+def _not_pushed(plan: Plan, reason: str) -> tuple[RegistryResult, ...]:
+    return tuple(RegistryResult(name=image, status="not pushed",
+                                skipped=tuple((t.name, reason) for t in plan.tags))
+                 for image in plan.images)
 
 
 def _local_tags(plan: Plan, release: publish.Release, push: bool) -> list[str]:
