@@ -19,11 +19,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
+import sys
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import Any, Protocol, cast
 
 from dockyard import secrets
@@ -33,11 +37,13 @@ from dockyard.errors import DockyardError, SecretInImageError
 # would refuse pushes for nothing); such values are left out, and the report says so.
 MIN_SECRET_LENGTH = 8
 _CHUNK = 1 << 20
+_PREFETCH = 8  # chunks of the engine's export read ahead while the scan searches
 _MAX_DOCUMENT = 8 << 20  # a manifest, index or config larger than this is scanned as data
 _MAX_HITS = 256  # found per read and not yet placed in a file: more only fill memory
 _MAX_PLACES = 1000  # files named per layer (five are shown)
 _FILES_SHOWN = 5
 _QUOTED_MAX = 120
+_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _INDEXES = ("application/vnd.oci.image.index.v1+json",
@@ -90,7 +96,7 @@ def needles(values: Iterable[str] | None = None) -> Needles:
             too_short += 1
             continue
         texts = {form for form in secrets.encoded_forms(value) if secrets.maskable(form)}
-        texts |= {text.lower() for text in texts if "%" in text}  # %2f as well as %2F
+        texts |= {_ESCAPE.sub(lambda e: e[0].lower(), text) for text in texts}  # %2f, %2F
         raw = value.encode("utf-8", "surrogatepass")
         forms |= {text.encode("utf-8", "surrogatepass") for text in texts}
         forms |= {raw.hex().encode(), raw.hex().upper().encode()}
@@ -169,7 +175,8 @@ def scan_archive(chunks: Iterable[bytes], found: Needles | None = None) -> ScanR
     if not found:
         return ScanReport()
     scanned: dict[str, _Blob] = {}
-    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as archive:
+    reader = _chunk_reader(_prefetched(chunks))
+    with tarfile.open(fileobj=reader, mode="r:") as archive:
         while (member := archive.next()) is not None:
             _forget_members(archive)
             stream = archive.extractfile(member) if member.isfile() else None
@@ -182,6 +189,55 @@ def scan_archive(chunks: Iterable[bytes], found: Needles | None = None) -> ScanR
         return image.walk_archive(scanned["manifest.json"])
     raise DockyardError("the engine's export of the image holds neither index.json nor "
                         "manifest.json: it cannot be scanned, so it is not pushed")
+
+
+def _prefetched(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """`chunks`, read ahead by a thread of their own: the engine writes its export while
+    the scan searches what came before (reading a socket lets go of the GIL)."""
+    queue: Queue[tuple[bytes | None, BaseException | None]] = Queue(_PREFETCH)
+    stop = threading.Event()
+    source = iter(chunks)
+
+    def put(item: tuple[bytes | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in source:
+                if not put((chunk, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 -- raised in the scanning thread
+            put((None, exc))
+        else:
+            put((None, None))
+
+    thread = threading.Thread(target=produce, name="dockyard-image-export", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                chunk, error = queue.get(timeout=0.1)
+            except Empty:
+                if not thread.is_alive() and queue.empty():
+                    return
+                continue
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # a generator left unfinished: docker-py's response is released
 
 
 # --- one blob --------------------------------------------------------------------------
@@ -222,66 +278,69 @@ class _Window:
         self.position += len(data)
 
 
-class _Scanning(io.RawIOBase):
-    """A reader that feeds everything read through it into a `_Window`, a chunk ahead."""
+class _Forward(io.RawIOBase):
+    """A stream over pieces of bytes (`next_piece` gives b"" at the end), seekable forwards
+    only: tarfile skips a member's data by seeking, and this reads on without copying."""
 
-    def __init__(self, source: _Reader, window: _Window) -> None:
-        self._source = source
-        self._window = window
+    def __init__(self, next_piece: Callable[[], bytes]) -> None:
+        self._next_piece = next_piece
         self._buffer = b""
-        self._offset = 0
+        self._offset = 0  # in the buffer
+        self._start = 0  # where in the stream the buffer starts
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            data = self._buffer[self._offset:] + b"".join(iter(self._fill, b""))
-            self._buffer, self._offset = b"", 0
-            return data
-        while len(self._buffer) - self._offset < size:
-            more = self._source.read(_CHUNK)
-            if not more:
-                break
-            self._window.feed(more)
-            self._buffer = self._buffer[self._offset:] + more
-            self._offset = 0
-        data = self._buffer[self._offset:self._offset + size]
-        self._offset += len(data)
-        return data
+    def seekable(self) -> bool:
+        return True
 
-    def _fill(self) -> bytes:
-        more = self._source.read(_CHUNK)
-        self._window.feed(more)
-        return more
+    def tell(self) -> int:
+        return self._start + self._offset
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = sys.maxsize if size is None or size < 0 else size
+        parts = []
+        while wanted > 0 and (self._offset < len(self._buffer) or self._refill()):
+            part = self._buffer[self._offset:self._offset + wanted]
+            self._offset += len(part)
+            wanted -= len(part)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset + (self.tell() if whence == io.SEEK_CUR else 0)
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.tell():
+            raise io.UnsupportedOperation("this stream is read once, forwards")
+        while self.tell() < target and (self._offset < len(self._buffer) or self._refill()):
+            self._offset += min(target - self.tell(), len(self._buffer) - self._offset)
+        return self.tell()
+
+    def _refill(self) -> bool:
+        self._start += len(self._buffer)
+        self._buffer, self._offset = self._next_piece(), 0
+        return bool(self._buffer)
 
     def drain(self) -> None:
-        """Read (and so scan) the rest of the stream."""
-        while self._fill():
+        """Read the rest of the stream."""
+        while self._refill():
             pass
 
 
-class _ChunkReader(io.RawIOBase):
-    """A file over an iterable of byte chunks (docker-py's streamed response)."""
+def _scanning(source: _Reader, window: _Window) -> _Forward:
+    """`source` as a stream that feeds `window` everything read from it, a chunk ahead."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-        self._offset = 0  # tarfile reads 10 KiB at a time from 2 MiB chunks: no copies
+    def next_piece() -> bytes:
+        piece = source.read(_CHUNK)
+        window.feed(piece)
+        return piece
 
-    def readable(self) -> bool:
-        return True
+    return _Forward(next_piece)
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            data = self._buffer[self._offset:] + b"".join(self._chunks)
-            self._buffer, self._offset = b"", 0
-            return data
-        if self._offset >= len(self._buffer):
-            self._buffer, self._offset = next(self._chunks, b""), 0
-        data = self._buffer[self._offset:self._offset + size]
-        self._offset += len(data)
-        return data
+
+def _chunk_reader(chunks: Iterable[bytes]) -> _Forward:
+    """A stream over an iterable of byte chunks (docker-py's streamed response)."""
+    pieces = (chunk for chunk in chunks if chunk)
+    return _Forward(lambda: next(pieces, b""))
 
 
 class _Prefixed(io.RawIOBase):
@@ -404,7 +463,7 @@ def _scan_tar(stream: _Reader, found: Needles) -> _Blob:
     """A layer: every byte is searched as it streams (`_Scanning`), and each hit is put
     in the member whose header or data holds it, as tarfile reads the headers."""
     window = _Window(found)
-    reader = _Scanning(stream, window)
+    reader = _scanning(stream, window)
     places: dict[str, None] = {}  # in order, once each
     previous: tarfile.TarInfo | None = None
 
@@ -418,7 +477,7 @@ def _scan_tar(stream: _Reader, found: Needles) -> _Blob:
                 places[_member_place(previous, hit)] = None
 
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as layer:
+        with tarfile.open(fileobj=reader, mode="r:") as layer:
             while (member := layer.next()) is not None:
                 _forget_members(layer)
                 settle(member.offset)

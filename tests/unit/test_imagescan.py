@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -137,7 +138,8 @@ def test_each_encoding_of_a_secret_is_found_inside_other_bytes(encoding: str) ->
         "plain": raw,
         "json": json.dumps(SECRET).encode(),
         "quote": quote(SECRET, safe="").encode(),
-        "quote-lower": quote(SECRET, safe="").lower().encode(),
+        "quote-lower": re.sub("%[0-9A-F]{2}", lambda e: e[0].lower(),
+                              quote(SECRET, safe="")).encode(),
         "hex": raw.hex().encode(),
         "HEX": raw.hex().upper().encode(),
     }
