@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
          [f"{b}/memory.py", "--sizes", args.memory_sizes]),
         ("5. Fail fast: a wrong password",
          [f"{b}/fail_fast.py", "--runs", str(args.failfast_runs)]),
+        ("6. Pre-push secret scan: a 180 MB image on both engines",
+         [f"{b}/image_scan.py", "--runs", "3"]),
     ]
     sections = []
     total = 0.0
