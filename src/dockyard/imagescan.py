@@ -24,7 +24,7 @@ import sys
 import tarfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Full, Queue
@@ -175,13 +175,20 @@ def scan_archive(chunks: Iterable[bytes], found: Needles | None = None) -> ScanR
     if not found:
         return ScanReport()
     scanned: dict[str, _Blob] = {}
-    reader = _chunk_reader(_prefetched(chunks))
-    with tarfile.open(fileobj=reader, mode="r:") as archive:
-        while (member := archive.next()) is not None:
-            _forget_members(archive)
-            stream = archive.extractfile(member) if member.isfile() else None
-            if stream is not None:
-                scanned[_normal(member.name)] = _scan_blob(stream, found)
+    ahead = _prefetched(chunks)
+    try:
+        with tarfile.open(fileobj=_chunk_reader(ahead), mode="r:") as archive:
+            while (member := archive.next()) is not None:
+                _forget_members(archive)
+                stream = archive.extractfile(member) if member.isfile() else None
+                if stream is not None:
+                    scanned[_normal(member.name)] = _scan_blob(stream, found)
+    except (tarfile.TarError, OSError) as exc:
+        raise DockyardError(f"the engine's export of the image cannot be read as a tar "
+                            f"({type(exc).__name__}): it cannot be scanned, so it is not "
+                            "pushed") from exc
+    finally:
+        ahead.close()  # the reading thread stops, whatever happened
     image = _Image(scanned.get)
     if "index.json" in scanned:
         return image.walk_layout(scanned["index.json"])
@@ -191,7 +198,7 @@ def scan_archive(chunks: Iterable[bytes], found: Needles | None = None) -> ScanR
                         "manifest.json: it cannot be scanned, so it is not pushed")
 
 
-def _prefetched(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _prefetched(chunks: Iterable[bytes]) -> Generator[bytes, None, None]:
     """`chunks`, read ahead by a thread of their own: the engine writes its export while
     the scan searches what came before (reading a socket lets go of the GIL)."""
     queue: Queue[tuple[bytes | None, BaseException | None]] = Queue(_PREFETCH)

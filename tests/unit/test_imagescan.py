@@ -10,6 +10,7 @@ import io
 import json
 import re
 import tarfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 import zstandard
 
 from dockyard import imagescan, secrets
-from dockyard.errors import SecretInImageError
+from dockyard.errors import DockyardError, EngineError, SecretInImageError
 
 SECRET = "tok+Scan/Se=cret42"  # + / = change under every encoding
 OTHER = "hunter2-webhook-key"
@@ -364,3 +365,17 @@ def test_an_oci_layout_in_a_tar_as_the_containerd_store_saves_it(tmp_path: Path)
     assert len(report.findings) == 1
     assert report.findings[0].startswith("linux/amd64: layer 1 of 1")
     assert "file srv/app.cfg" in report.findings[0]
+
+
+def test_an_export_that_is_no_tar_or_fails_midway_is_an_error_not_a_crash() -> None:
+    with pytest.raises(DockyardError, match="cannot be read as a tar"):
+        imagescan.scan_archive([b"this is not a tar archive" * 40])
+
+    def failing() -> Iterator[bytes]:
+        yield from list(tar_stream({"layer.tar": bytes(range(256)) * 200,
+                                    "manifest.json": b"[]"}))[:2]
+        raise EngineError("cannot read sha256:abc back from the engine: it went away")
+
+    with pytest.raises(EngineError, match="went away"):
+        imagescan.scan_archive(failing())
+    assert not [t for t in threading.enumerate() if t.name == "dockyard-image-export"]
