@@ -158,3 +158,15 @@ def test_a_registered_secret_in_a_label_is_refused_and_secret_like_arg_names_war
     warnings = [w for w in warned.json["warnings"] if w.startswith("build.args.")]
     assert len(warnings) == 1 and warnings[0].startswith("build.args.NPM_TOKEN: the name "
                                                          "looks like a secret's")
+
+
+def test_without_a_registered_secret_nothing_is_scanned(
+    git_repo: Callable[..., Path], base_image: str, registry: Registry,
+) -> None:
+    repo = git_repo({"Dockerfile": f"FROM {base_image}\nRUN echo hi > /hi\n",
+                     "dockyard.yml": f"images: [{registry.host}/acme/no-secret]\n"
+                                     "tags: [type=sha]\n"}, tags=("v1.0.0",))
+    outcome = run_cli(repo, "run", "--format", "json")
+    assert outcome.code == 0, outcome.stderr
+    assert "scan_seconds" not in outcome.json["timings"]
+    assert "Scan the image" not in outcome.stderr

@@ -97,7 +97,6 @@ def _config(repo: Path, registry: Registry, name: str, hooks: str, extra: str = 
         "tags:\n  - type=semver,pattern={{version}}\n  - type=sha\n"
         f"registries:\n  {registry.host}:\n"
         "    username: ${REGISTRY_USER}\n    password: ${REGISTRY_PASSWORD}\n"
-        "build:\n  args: {PW: '${REGISTRY_PASSWORD}'}\n"
         f"{extra}webhooks:\n{hooks}")
 
 
@@ -165,6 +164,7 @@ def test_the_scan_finds_a_leak_when_there_is_one() -> None:
 @pytest.mark.parametrize("path", [
     "parse error in the Dockerfile",
     "failing RUN that echoes the secret, plain and base64",
+    "registered secret in a build arg",
     "bad registry credentials",
     "required webhook answering 500",
     "credential-bearing webhook URL that cannot be reached",
@@ -176,17 +176,22 @@ def test_no_secret_leaves_in_any_form_on_any_failure_path(
     tmp_path: Path,
 ) -> None:
     name = "scan" + str(abs(hash(path)) % 10**6)
-    dockerfile = f"FROM {base_image}\nARG PW\nRUN echo built\n"
-    password, hostile_url = REGISTRY_PASSWORD, ""
+    # A registered secret reaches a failing build through a file of the context (a build
+    # arg holding one is refused before the build, issue 14).
+    dockerfile = f"FROM {base_image}\nRUN echo built\n"
+    password, hostile_url, extra = REGISTRY_PASSWORD, "", ""
     receiver = receivers()
     hooks = _hook(receiver.url)
     expected_code = 1
     if path == "parse error in the Dockerfile":
-        dockerfile = f"FROM {base_image}\nARG PW\nRUNN echo $PW\n"
+        dockerfile = f"FROM {base_image}\nCOPY pw.txt /pw.txt\nRUNN echo $(cat /pw.txt)\n"
     elif path.startswith("failing RUN"):
-        dockerfile = (f"FROM {base_image}\nARG PW\nRUN echo \"pw=$PW\"; "
-                      f"printf '%s' \"{USER}:$PW\" | base64; printf '%s' \"$PW\" | base64; "
-                      "exit 3\n")
+        dockerfile = (f"FROM {base_image}\nCOPY pw.txt /pw.txt\nRUN PW=$(cat /pw.txt); "
+                      f"echo \"pw=$PW\"; printf '%s' \"{USER}:$PW\" | base64; "
+                      "printf '%s' \"$PW\" | base64; exit 3\n")
+    elif path == "registered secret in a build arg":
+        extra = "build:\n  args: {PW: '${REGISTRY_PASSWORD}'}\n"
+        expected_code = 2
     elif path == "bad registry credentials":
         password = WRONG_PASSWORD
     elif path == "required webhook answering 500":
@@ -201,12 +206,16 @@ def test_no_secret_leaves_in_any_form_on_any_failure_path(
                        f"{HOOK_PATH_TOKEN}?token={HOOK_QUERY_TOKEN}")
         hooks += _hook("${HOSTILE_URL}")
         expected_code = 2
-    repo = git_repo({"Dockerfile": dockerfile, "hello.txt": "hi\n"}, tags=("v1.0.0",))
-    _config(repo, scan_registry, name, hooks)
+    repo = git_repo({"Dockerfile": dockerfile, "hello.txt": "hi\n",
+                     "pw.txt": REGISTRY_PASSWORD}, tags=("v1.0.0",))
+    _config(repo, scan_registry, name, hooks, extra)
     outcome = _run(repo, tmp_path, password, hostile_url)
     assert outcome.code == expected_code, outcome.stderr
+    (repo / "pw.txt").unlink()  # the input; every other file is searched
     found = _collect(outcome, tmp_path, docker_engine, scan_registry, name, receiver)
-    if expected_code == 2:  # a config error: nothing ran (the CLI's JSON on config errors
+    if extra:
+        assert "build.args.PW: its value holds a registered secret" in outcome.stderr
+    elif expected_code == 2:  # a config error: nothing ran (the CLI's JSON on config errors
         assert "webhooks[1].url" in outcome.stderr  # is another part of issue 13)
     else:
         assert (repo / "out" / "record.json").is_file()
