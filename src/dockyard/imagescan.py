@@ -48,8 +48,6 @@ _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _INDEXES = ("application/vnd.oci.image.index.v1+json",
             "application/vnd.docker.distribution.manifest.list.v2+json")
-_MANIFESTS = ("application/vnd.oci.image.manifest.v1+json",
-              "application/vnd.docker.distribution.manifest.v2+json")
 
 
 class _Reader(Protocol):
@@ -434,15 +432,14 @@ def _scan_data(stream: _Reader, found: Needles) -> _Blob:
 def _scan_document(stream: _Reader, found: Needles) -> _Blob:
     text = _read_up_to(stream, _MAX_DOCUMENT + 1)
     if len(text) > _MAX_DOCUMENT:
-        blob = _scan_data(_Prefixed(text, stream), found)
-        return blob
+        return _scan_data(_Prefixed(text, stream), found)
     window = _Window(found)
     window.feed(text)
     try:
         document = json.loads(text)
-    except ValueError:
+        places = _json_places(document, found, "")
+    except (ValueError, RecursionError):  # no JSON, or nested too deep to walk
         return _Blob("data", hits=["its content"] if window.hits else [], size=len(text))
-    places = _json_places(document, found, "")
     if window.hits and not places:
         places = ["its text"]
     return _Blob("document", hits=places, document=document, size=len(text))
@@ -455,10 +452,10 @@ def _json_places(value: Any, found: Needles, path: str) -> list[str]:
     if isinstance(value, Mapping):
         places: list[str] = []
         for key, item in value.items():
+            name = secrets.redact(str(key))
             if found.found_in(str(key)):
-                places.append(f"{path}.{secrets.redact(str(key))}" if path else
-                              f"a key ({secrets.redact(str(key))})")
-            places += _json_places(item, found, f"{path}.{key}" if path else str(key))
+                places.append(f"{path}.{name}" if path else f"a key ({name})")
+            places += _json_places(item, found, f"{path}.{name}" if path else name)
         return places
     if isinstance(value, list):
         return [place for index, item in enumerate(value)
@@ -467,7 +464,7 @@ def _json_places(value: Any, found: Needles, path: str) -> list[str]:
 
 
 def _scan_tar(stream: _Reader, found: Needles) -> _Blob:
-    """A layer: every byte is searched as it streams (`_Scanning`), and each hit is put
+    """A layer: every byte is searched as it streams (`_scanning`), and each hit is put
     in the member whose header or data holds it, as tarfile reads the headers."""
     window = _Window(found)
     reader = _scanning(stream, window)

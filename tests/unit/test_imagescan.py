@@ -379,3 +379,9 @@ def test_an_export_that_is_no_tar_or_fails_midway_is_an_error_not_a_crash() -> N
     with pytest.raises(EngineError, match="went away"):
         imagescan.scan_archive(failing())
     assert not [t for t in threading.enumerate() if t.name == "dockyard-image-export"]
+
+
+def test_a_document_nested_too_deep_is_still_searched_as_text() -> None:
+    deep = ("[" * 100_000 + json.dumps(SECRET) + "]" * 100_000).encode()
+    blob = imagescan._scan_blob(io.BytesIO(deep), imagescan.needles())
+    assert blob.kind == "data" and blob.hits == ["its content"]
