@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          [f"{b}/fail_fast.py", "--runs", str(args.failfast_runs)]),
         ("6. Pre-push secret scan: a 180 MB image on both engines",
          [f"{b}/image_scan.py", "--runs", "3"]),
+        ("7. Prune: 1,001 tags on 501 images", [f"{b}/prune.py", "--images", "500"]),
     ]
     sections = []
     total = 0.0

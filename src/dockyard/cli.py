@@ -132,6 +132,26 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("sources", metavar="IMAGE@DIGEST", nargs="+")
     merge.add_argument("--force", action="store_true", default=None,
                        help="rewrite tags the guards would leave alone")
+    prune = commands.add_parser(
+        "prune", help="delete the tags no retention rule keeps (dry run unless --apply)",
+        description="For every configured image on every registry, list the tags that "
+                    "retention: in dockyard.yml does not keep, and why (docs/retention.md). "
+                    "Release tags are always kept. Nothing is deleted without --apply.")
+    common(prune)
+    prune.add_argument("--apply", action="store_true", help="delete (default: dry run)")
+    prune.add_argument("--force", action="store_true", default=None,
+                       help="let retention.patterns delete release tags and version lines")
+    prune.add_argument("--branches", metavar="LIST",
+                       help="the branches that exist, comma-separated (default: "
+                            "$DOCKYARD_BRANCHES, else the checkout's branches)")
+    prune.add_argument("--open-prs", metavar="LIST",
+                       help="the open pull requests' numbers, comma-separated (default: "
+                            "$DOCKYARD_OPEN_PRS; without, pull request tags are kept)")
+    prune.add_argument("--output", metavar="PATH",
+                       help="also write the record (the JSON result) to PATH")
+    prune.add_argument("--image", metavar="NAME", action="append", default=[],
+                       help="prune only this configured image (repeatable); the others "
+                            "keep what it deletes, to restore from")
     return parser
 
 
@@ -215,7 +235,10 @@ def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
 
     plan = make_plan(settings, context)
     out.ci.publish(plan.to_dict())
-    _render(plan.to_dict(), args.format, out, _plan_text)
+    data = plan.to_dict()
+    if settings.retention.configured:  # what `dockyard prune` would keep
+        data["retention"] = settings.retention.summary()
+    _render(data, args.format, out, _plan_text)
     return EXIT_OK
 
 
@@ -331,6 +354,34 @@ def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
     return _publish_outcome(outcome, args.format, out)
 
 
+def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    settings, _ = _prepare(args, env, out, building=False)
+    from datetime import datetime, timezone
+
+    from dockyard import prune
+    from dockyard.engine import docker_config_credentials
+
+    workdir = Path(args.chdir or Path.cwd()).resolve()
+    facts, notes = prune.gather_facts(env, workdir, datetime.now(timezone.utc),
+                                      branches=args.branches, open_prs=args.open_prs,
+                                      force=bool(args.force))
+    for note in notes:
+        out.say(f"note: {note}")
+    apis = {"ghcr.io": env["GITHUB_API_URL"]} if env.get("GITHUB_API_URL") else None
+    result = prune.prune(settings, facts, apply=args.apply, log=out.say,
+                         docker_login=docker_config_credentials, apis=apis,
+                         only=[name.lower() for name in args.image])
+    record = result.to_dict()
+    if args.output:
+        _write_record(workdir / args.output, record)
+        out.recorded = True
+    out.ci.publish(record)
+    from dockyard.prune.text import prune_text
+
+    _render(record, args.format, out, prune_text)
+    return result.exit_code
+
+
 def _publish_outcome(outcome: Any, fmt: str, out: _Output) -> int:
     _render(outcome.to_dict(), fmt, out, _outcome_text)
     if outcome.error is not None:
@@ -341,6 +392,7 @@ def _publish_outcome(outcome: Any, fmt: str, out: _Output) -> int:
 _COMMANDS: dict[str, Handler] = {
     "promote": _promote_command,
     "merge": _merge_command,
+    "prune": _prune_command,
     "plan": _plan_command,
     "run": _run_command,
     "init": _init_command,
@@ -400,6 +452,8 @@ def _plan_text(data: Mapping[str, Any]) -> str:
         lines += _table(("RULE", "REASON"), skipped)
     lines += ["", "references:"] + [f"  {ref}" for ref in data["tags"]]
     lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
+    if data.get("retention"):
+        lines += ["", "retention (dockyard prune):"] + [f"  {r}" for r in data["retention"]]
     return "\n".join(lines)
 
 

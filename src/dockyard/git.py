@@ -179,3 +179,39 @@ def _timestamp(seconds: str) -> datetime | None:
 def _origin_head(symref: str) -> str | None:
     """The remote's default branch as recorded by clone or `git remote set-head`."""
     return symref.removeprefix(_ORIGIN) if symref.startswith(_ORIGIN) else None
+
+
+@dataclass(frozen=True)
+class Refs:
+    """The branches and tags a checkout knows of (for `dockyard prune`)."""
+
+    branches: frozenset[str]  # local branches and origin's remote-tracking ones
+    tags: frozenset[str]
+    shallow: bool  # a shallow clone may not have fetched the others
+
+
+def read_refs(workdir: Path) -> Refs | NoGit:
+    """Every branch and tag name the checkout at `workdir` holds, or why there is none."""
+    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(
+            [*_GIT, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes/origin",
+             "refs/tags"], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, errors="replace", check=False)
+        shallow = subprocess.run(
+            [*_GIT, "rev-parse", "--is-shallow-repository"], cwd=workdir, env=env,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+            check=False)
+    except OSError:
+        return NoGit("git is not installed, so the checkout's branches cannot be read")
+    if done.returncode != 0:
+        return NoGit(f"{workdir} is not a git checkout, so its branches cannot be read")
+    branches: set[str] = set()
+    tags: set[str] = set()
+    for ref in done.stdout.split():
+        for prefix, found in (("refs/heads/", branches), (_ORIGIN, branches),
+                              ("refs/tags/", tags)):
+            if ref.startswith(prefix):
+                found.add(ref[len(prefix):])
+    branches.discard("HEAD")
+    return Refs(frozenset(branches), frozenset(tags), shallow.stdout.strip() == "true")

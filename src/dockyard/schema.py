@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard.payloads import EVENTS, FORMATS
+from dockyard.retention import RETENTION_SCHEMA
 
 UPLOADS = ("once", "each")  # publish.upload
 
@@ -171,6 +172,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                              **_STRING_LIST},
             },
         },
+        "retention": RETENTION_SCHEMA,
     },
 }
 

@@ -19,6 +19,7 @@ from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
+from dockyard.retention import Retention, parse_retention
 from dockyard.schema import CONFIG_SCHEMA, UPLOADS, conform, did_you_mean, join
 from dockyard.secrets import Secret
 
@@ -114,6 +115,7 @@ class Settings:
     zero_config: bool = False  # no config file: local build under a derived name
     notes: tuple[str, ...] = ()  # what was adjusted, for the CLI to tell
     publishing: Publishing = Publishing()
+    retention: Retention = Retention()  # what `dockyard prune` keeps
 
     def credentials_for(self, image: str) -> Credentials | None:
         return self.registries.get(parse_image(image).host)
@@ -534,6 +536,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         push = overrides.push
     force = overrides.force if overrides.force is not None else False
     publishing = _publishing(data.get("publish") or {}, problems)
+    retention = parse_retention(data["retention"], problems) \
+        if isinstance(data.get("retention"), dict) else Retention()
 
     if problems:
         return None, problems
@@ -550,6 +554,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         force=force,
         zero_config=source.startswith("defaults"),
         publishing=publishing,
+        retention=retention,
         notes=tuple(notes),
     ), []
 

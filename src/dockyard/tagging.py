@@ -1490,3 +1490,20 @@ _TYPE_CHECKS: Mapping[str, Callable[[dict[str, str]], list[str]]] = {
     "raw": _check_raw,
     "sha": _check_sha,
 }
+
+
+def version_shape(rule: TagRule, flavor: Flavor) -> tuple[re.Pattern[str], TagKind] | None:
+    """The shape of the tags a semver/pep440 rule gives on tag builds (a regular
+    expression over whole tags) and their kind, release or version line; None for other
+    rules, disabled ones and those whose prefix or suffix depends on the build. Read by
+    `dockyard prune` to classify tags it finds on a registry."""
+    return _version_shape(rule, flavor, {})
+
+
+def render_affix(text: str) -> str | None:
+    """A prefix or suffix as it appears in tags, when it is the same on every build
+    (no expressions); None when it depends on the build."""
+    try:
+        return _replace_invalid(_render(text, {}))
+    except (_TemplateError, _Unknown):
+        return None

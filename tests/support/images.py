@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from dockyard.registry import DOCKER_MANIFEST, OCI_MANIFEST, digest_of
+from dockyard.registry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, digest_of
 
 from .registry import Registry
 
@@ -49,6 +49,39 @@ def push_image(registry: Registry, name: str, ref: str, *, arch: str = "amd64",
         ref = digest_of(content) if ref == "@" else ref
         with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
                       headers={"Content-Type": media_type}, timeout=HTTP_TIMEOUT) as put:
+            assert put.status_code == 201, put.text
+        return digest_of(content)
+    finally:
+        http.close()
+
+
+def push_index(registry: Registry, name: str, ref: str, children: list[tuple[str, str]],
+               *, annotations: dict[str, str] | None = None) -> str:
+    """An OCI index of images already in `name` ((digest, architecture) pairs, each of
+    the media type push_image wrote: Docker's by default) put under `ref` (a tag, or "@"
+    for its own digest); returns its digest."""
+    http = requests.Session()
+    http.trust_env = False
+    if registry.username and registry.password:
+        http.auth = (registry.username, registry.password)
+    try:
+        entries = []
+        for digest, arch in children:
+            with http.head(f"{registry.url}/v2/{name}/manifests/{digest}",
+                           headers={"Accept": DOCKER_MANIFEST + ", " + OCI_MANIFEST},
+                           timeout=HTTP_TIMEOUT) as found:
+                assert found.status_code == 200, (digest, found.status_code)
+                entries.append({"mediaType": found.headers["Content-Type"], "digest": digest,
+                                "size": int(found.headers["Content-Length"]),
+                                "platform": {"architecture": arch, "os": "linux"}})
+        index: dict[str, object] = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                    "manifests": entries}
+        if annotations:
+            index["annotations"] = annotations
+        content = json.dumps(index).encode()
+        ref = digest_of(content) if ref == "@" else ref
+        with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
+                      headers={"Content-Type": OCI_INDEX}, timeout=HTTP_TIMEOUT) as put:
             assert put.status_code == 201, put.text
         return digest_of(content)
     finally:

@@ -190,6 +190,27 @@ class RegistryClient:
                 return False
             raise refusal(self.host, response, f"cannot delete the tag {repository}:{tag}")
 
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete the manifest `digest` and, with it, every tag on it (distribution API).
+
+        False when it was gone already. A registry that refuses deletes (distribution
+        without `storage.delete.enabled`) is an error saying so.
+        """
+        with self._request("DELETE", f"/v2/{repository}/manifests/{digest}",
+                           (delete_scope(repository),)) as response:
+            status = response.status_code
+            if status in (200, 202):
+                return True
+            if status == 404:
+                return False
+            if status == 405 or "UNSUPPORTED" in error_codes(response):
+                raise RegistryError(self.host, f"does not delete manifests ({repository}@"
+                                    f"{digest[:19]}: {status})", status=status,
+                                    hint="enable deletes on the registry (distribution: "
+                                         "storage.delete.enabled, or "
+                                         "REGISTRY_STORAGE_DELETE_ENABLED=true)")
+            raise refusal(self.host, response, f"cannot delete {repository}@{digest}")
+
     # ----------------------------------------------------------------- blobs
 
     def blob_exists(self, repository: str, digest: str) -> bool:

@@ -1,0 +1,61 @@
+"""What prune knows beyond the registry, from flags, the CI's variables and the
+checkout: the branches that exist, the open pull requests, the git tags."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from dockyard.errors import InputError
+from dockyard.git import NoGit, read_refs
+from dockyard.prune.decide import Facts
+
+BRANCHES_VARIABLE = "DOCKYARD_BRANCHES"
+OPEN_PRS_VARIABLE = "DOCKYARD_OPEN_PRS"
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
+                 branches: str | None = None, open_prs: str | None = None,
+                 force: bool = False) -> tuple[Facts, list[str]]:
+    """The facts, and notes on what is not known (and so kept)."""
+    notes: list[str] = []
+    refs = read_refs(workdir)
+    given = branches if branches is not None else env.get(BRANCHES_VARIABLE) or None
+    known_branches: frozenset[str] | None = None
+    git_tags: frozenset[str] | None = None
+    if given is not None:
+        known_branches = frozenset(_items(given))
+        if not known_branches:  # the default branch exists: an empty list is a mistake
+            where = "--branches" if branches is not None else BRANCHES_VARIABLE
+            raise InputError(f"{where} names no branch; every branch tag would go",
+                             hint="give the branches that exist (at least the default "
+                                  "branch), or leave it out to keep branch tags")
+    elif isinstance(refs, NoGit) or refs.shallow:
+        notes.append("the branches are unknown (" + ("a shallow clone" if not isinstance(
+            refs, NoGit) else "no checkout") + f"): branch tags are kept; give "
+            f"--branches or {BRANCHES_VARIABLE}")
+    else:
+        known_branches = refs.branches
+    if not isinstance(refs, NoGit) and not refs.shallow:
+        git_tags = refs.tags
+    text = open_prs if open_prs is not None else env.get(OPEN_PRS_VARIABLE) or None
+    prs: frozenset[int] | None = None
+    if text is not None:
+        where = "--open-prs" if open_prs is not None else OPEN_PRS_VARIABLE
+        numbers = []
+        for item in _items(text):
+            number = item.removeprefix("#")
+            if not (number.isascii() and number.isdigit()):
+                raise InputError(f"{where}: '{item}' is not a pull request number",
+                                 hint="give the open pull requests' numbers, e.g. 12,15")
+            numbers.append(int(number))
+        prs = frozenset(numbers)
+    return Facts(now=now, branches=known_branches, open_prs=prs, git_tags=git_tags,
+                 force=force), notes
+
+
+def _items(text: str) -> list[str]:
+    return [item for item in _SEPARATORS.split(text.strip()) if item]
