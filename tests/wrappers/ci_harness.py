@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from support.gitlab import load_gitlab as load_gitlab  # re-exported for the wrapper tests
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "tests" / "schemas"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -160,20 +162,6 @@ def parse_github_output(text: str) -> dict[str, str]:
 
 
 # --- GitLab CI --------------------------------------------------------------------------
-
-
-class GitLabLoader(yaml.SafeLoader):
-    """YAML with GitLab's `!reference [job, key]` tag, kept as the list it names."""
-
-
-GitLabLoader.add_constructor(
-    "!reference", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type, return-value]
-
-
-def load_gitlab(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=GitLabLoader)  # noqa: S506 -- a SafeLoader subclass
-    return data
-
 
 _GITLAB_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
