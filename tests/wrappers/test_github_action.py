@@ -134,6 +134,7 @@ jobs:
             type=semver,pattern={{{{major}}}}.{{{{minor}}}}
             type=sha
           labels: org.example.team=payments
+          context: app
           build-args: GREETING=hello-from-inputs
           push: "true"
           registries: |
@@ -160,7 +161,8 @@ def test_the_action_pushes_and_hands_its_outputs_on_with_the_password_masked(
     name = f"acme/{unique('gh')}"
     built += [f"{registry.host}/{name}", f"{auth_registry.host}/{name}"]
     repo = checkout_copy(tmp_path / "repo", with_examples=False)
-    for path, text in {"Dockerfile": DOCKERFILE, "hello.txt": "hi\n",
+    (repo / "app").mkdir()
+    for path, text in {"app/Dockerfile": DOCKERFILE, "app/hello.txt": "hi\n",
                        # the file names an image the inputs replace: nothing may land there
                        "dockyard.yml": f"images: [{registry.host}/acme/from-file]\n"
                                        "tags: [type=ref,event=tag]\n"}.items():
