@@ -28,7 +28,7 @@ def test_the_github_workflow_uses_only_inputs_and_outputs_the_action_has() -> No
 
 
 def test_the_gitlab_snippet_is_valid_and_uses_the_templates_job() -> None:
-    [snippet] = [load_gitlab_text(b) for b in blocks("yaml") if "include:" in b]
+    [snippet] = [load_gitlab_text(b) for b in blocks("yaml") if "- remote:" in b]
     assert jsonschema.Draft7Validator(load_schema("gitlab-ci.schema.json")).is_valid(snippet)
     template = load_gitlab(REPO / ".gitlab-ci-template.yml")
     assert snippet["deploy"]["needs"] == ["dockyard"] and "dockyard" in template

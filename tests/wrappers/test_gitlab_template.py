@@ -26,6 +26,22 @@ LOCAL = "  - local: /.gitlab-ci-template.yml\n"
 REPOSITORY_TOKEN = "glcbt-repository-url-token-31337"
 EXAMPLE = "examples/gitlab/.gitlab-ci.yml"
 DOC_SNIPPET = "docs-snippet.gitlab-ci.yml"
+COMPONENT = "component.gitlab-ci.yml"
+# The catalog component, included as a project's pipeline would, with its inputs.
+COMPONENT_PIPELINE = """\
+include:
+  - local: /templates/dockyard.yml
+    inputs:
+      docker: {docker}
+      job-name: image-build
+      config: examples/gitlab/dockyard.yml
+deploy:
+  stage: deploy
+  needs: [image-build]
+  rules: !reference [.dockyard, rules]
+  script:
+    - echo "deploying $DOCKYARD_TAG ($DOCKYARD_DIGEST)"
+"""
 # What each kind of pipeline sets beyond what gitlab-ci-local reads from git.
 PIPELINES: dict[str, tuple[list[str], list[str]]] = {  # (variables, unset)
     "branch": ([], []),
@@ -53,7 +69,7 @@ def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
 def docs_snippet() -> str:
     doc = (Path(__file__).parents[2] / "docs" / "ci.md").read_text(encoding="utf-8")
     [snippet] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)
-                 if "include:" in b]
+                 if "- remote:" in b]
     return snippet
 
 
@@ -70,6 +86,7 @@ def project(scratch: Path, project_path: str) -> tuple[Path, str]:
     assert REMOTE in snippet
     socket = "\ndockyard:\n  extends: [.dockyard, .dockyard-docker-socket]\n"
     (repo / DOC_SNIPPET).write_text(snippet.replace(REMOTE, LOCAL) + socket)
+    (repo / COMPONENT).write_text(COMPONENT_PIPELINE.format(docker="socket"))
     git(repo, "remote", "add", "origin", f"https://gitlab.example.com/{project_path}.git")
     sha = commit_all(repo, "the pipelines include the checkout's template")
     # gitlab-ci-local reads the default branch from origin/HEAD
@@ -101,15 +118,18 @@ def registry_variables(registry: Registry, project_path: str) -> dict[str, str]:
             "PIP_NO_INDEX": "1"}
 
 
-@pytest.mark.parametrize("pipeline", ["branch", "tag", "merge-request"])
+@pytest.mark.parametrize(("pipeline", "pipeline_file"), [
+    ("branch", EXAMPLE), ("tag", EXAMPLE), ("merge-request", EXAMPLE),
+    ("branch", COMPONENT), ("tag", COMPONENT)])
 def test_the_example_pipeline_pushes_and_hands_the_dotenv_report_to_deploy(
-    pipeline: str, auth_registry: Registry, built: list[str], tmp_path: Path,
+    pipeline: str, pipeline_file: str, auth_registry: Registry, built: list[str],
+    tmp_path: Path,
 ) -> None:
     project_path = f"group/{unique('gl')}"
     image = f"{auth_registry.host}/{project_path}"
     built.append(image)
     repo, sha = project(tmp_path, project_path)
-    code, log = gitlab_ci_local(repo, EXAMPLE, pipeline,
+    code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
                                 variables=registry_variables(auth_registry, project_path))
     assert code == 0, log
 
@@ -160,7 +180,7 @@ def test_the_ready_job_of_the_docs_snippet_pushes_ci_registry_image(
 @pytest.mark.parametrize("pipeline", list(PIPELINES))
 def test_needs_hold_in_every_pipeline(pipeline: str, tmp_path: Path) -> None:
     repo, _ = project(tmp_path, "group/proj")
-    for pipeline_file in (EXAMPLE, DOC_SNIPPET):
+    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT):
         code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
                                     "--validate-dependency-chain")
         assert code == 0, f"{pipeline_file}: {log}"
@@ -184,3 +204,12 @@ def test_the_dependency_check_refuses_a_job_needing_a_job_left_out(tmp_path: Pat
                                 "--validate-dependency-chain")
     assert code != 0
     assert "image-build is when:never, but its needed by deploy" in log
+
+
+def test_the_component_refuses_an_engine_it_does_not_know(tmp_path: Path) -> None:
+    repo, _ = project(tmp_path, "group/proj")
+    (repo / COMPONENT).write_text(COMPONENT_PIPELINE.format(docker="podman"))
+    commit_all(repo, "an unknown engine")
+    code, log = gitlab_ci_local(repo, COMPONENT, "branch", "--list")
+    assert code != 0
+    assert "`docker` input: `podman` cannot be used" in log, log
