@@ -2,8 +2,8 @@
 // environment variables the `dockyard` CLI reads, runs it, and returns the release record.
 // All logic (Jenkins' GIT_*/BRANCH_NAME/TAG_NAME/CHANGE_* variables, tags, pushing,
 // masking) lives in Dockyard itself. See dockyard.txt beside this file for the arguments.
-
-import groovy.json.JsonOutput
+// Only pipeline steps are called (no JsonOutput, no java.io): the step runs in the
+// script-security sandbox of a library that is not trusted.
 
 // step argument -> environment variable read by `dockyard run`
 @groovy.transform.Field
@@ -22,11 +22,14 @@ static final Map INPUTS = [
     webhooks  : 'DOCKYARD_WEBHOOKS',
 ]
 
+@groovy.transform.Field
+static final List OPTIONS = ['credentials', 'output', 'propagate']
+
 def call(Map args = [:]) {
-    def unknown = args.keySet() - INPUTS.keySet() - ['credentials', 'output']
+    def unknown = args.keySet() - INPUTS.keySet() - OPTIONS
     if (unknown) {
         error("dockyard: unknown argument(s) ${unknown.sort()}; known: " +
-              "${(INPUTS.keySet() + ['credentials', 'output']).sort()}")
+              "${(INPUTS.keySet() + OPTIONS).sort()}")
     }
     String output = args.output ?: 'dockyard-release.json'
     List<String> environment = ["DOCKYARD_RECORD=${output}".toString()]
@@ -35,24 +38,32 @@ def call(Map args = [:]) {
             environment << "${variable}=${text(name, args[name])}".toString()
         }
     }
+    int status = 0
     withEnv(environment) {
         // Credentials become environment variables only; dockyard.yml or the
-        // `registries` argument names them as ${VARIABLE}.
+        // `registries` argument names them as ${VARIABLE}. A record left by an earlier
+        // build is removed first, so the one read below is this run's.
         withCredentials(args.credentials ?: []) {
-            sh(label: 'dockyard run', script: 'dockyard run --output "$DOCKYARD_RECORD"')
+            status = sh(label: 'dockyard run', returnStatus: true,
+                        script: 'rm -f "$DOCKYARD_RECORD" && dockyard run --output "$DOCKYARD_RECORD"')
         }
     }
-    return readJSON(file: output)
+    // Dockyard writes the record on every exit, a failed one too: read it before failing.
+    // returnPojo: plain maps and lists, where JSON null is null (json-lib's JSONNull is truthy).
+    def record = fileExists(output) ? readJSON(file: output, returnPojo: true) : null
+    if (status != 0 && args.propagate != false) {
+        String why = record?.error ? ": ${record.error}" : ''
+        error("dockyard run failed with exit code ${status}${why} (release record: ${output})")
+    }
+    return record ?: [status: 'failed', exit_code: status, error: "dockyard exited ${status} " +
+                      'without writing a release record']
 }
 
 // Lists become one item a line, maps `key=value` lines (labels, buildArgs) or JSON
 // (registries, webhooks: JSON is YAML); strings and booleans pass as they are.
-private static String text(String name, value) {
-    if (value instanceof Map && name in ['registries', 'webhooks']) {
-        return JsonOutput.toJson(value)
-    }
-    if (value instanceof List && name == 'webhooks') {
-        return JsonOutput.toJson(value)
+private String text(String name, value) {
+    if ((value instanceof Map || value instanceof List) && name in ['registries', 'webhooks']) {
+        return writeJSON(json: value, returnText: true)
     }
     if (value instanceof Map) {
         return value.collect { k, v -> "${k}=${v}" }.join('\n')

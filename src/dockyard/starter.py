@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dockyard import __version__
 from dockyard.context import Context
 
 _DOCKERFILE_CANDIDATES = ("Dockerfile", "docker/Dockerfile", "build/Dockerfile",
@@ -106,31 +107,40 @@ def render(facts: RepoFacts) -> str:
     )
 
 
+# actions/checkout by commit, as zizmor asks of every action but Dockyard's own.
+CHECKOUT_ACTION = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
+
+
 def ci_snippet(facts: RepoFacts) -> str:
-    """What to add to the CI configuration, for the platform found."""
+    """What to add to the CI configuration, for the platform found: each pins this release."""
+    release = f"v{__version__}"
     if facts.platform == "github":
         return (
             "# .github/workflows/image.yml\n"
             "on: {push: {branches: [main], tags: ['v*']}, pull_request: {}}\n"
+            "permissions: {}\n"
             "jobs:\n"
             "  image:\n"
             "    runs-on: ubuntu-latest\n"
             "    permissions: {contents: read, packages: write}\n"
             "    steps:\n"
-            "      - uses: actions/checkout@v4\n"
-            "        with: {fetch-depth: 0}\n"
-            "      - uses: dockyard-ci/dockyard@v0.1.0\n"
+            f"      - uses: {CHECKOUT_ACTION}\n"
+            "        with: {fetch-depth: 0, persist-credentials: false}\n"
+            f"      - uses: dockyard-ci/dockyard@{release}\n"
+            "        with:\n"
+            "          push: ${{ github.event_name != 'pull_request' }}\n"
             "        env:\n"
             "          GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}\n")
     if facts.platform == "gitlab":
         return (
             "# .gitlab-ci.yml\n"
             "include:\n"
-            "  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/v0.1.0/"
+            f"  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/{release}/"
             ".gitlab-ci-template.yml\n"
-            "image:\n"
-            "  extends: .dockyard\n")
+            "variables:\n"
+            '  DOCKYARD_ENABLED: "true"\n')
     return (
         "# Any CI with Docker and Python >= 3.10:\n"
-        "pip install dockyard && dockyard run\n"
+        f"pip install 'dockyard=={__version__}' && dockyard run\n"
+        f"# or in Dockyard's own image: ghcr.io/dockyard-ci/dockyard:{__version__}\n"
         "# Jenkins: see docs/ci.md for the shared-library step `dockyard(...)`.\n")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from dockyard.cli import main
+from support.gitlab import load_gitlab
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SCHEMAS = Path(__file__).parents[1] / "schemas"
@@ -53,8 +54,7 @@ def test_example_plans_a_release(git_repo: Callable[..., Path], ci: str, image: 
 
 def test_gitlab_example_is_valid_gitlab_ci() -> None:
     schema = json.loads((SCHEMAS / "gitlab-ci.schema.json").read_text())
-    jsonschema.validate(yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text()),
-                        schema)
+    jsonschema.validate(load_gitlab(EXAMPLES / "gitlab" / ".gitlab-ci.yml"), schema)
 
 
 def test_github_example_workflow_uses_the_action() -> None:

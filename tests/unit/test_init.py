@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
+from dockyard import __version__, starter
 from dockyard.cli import main
 
 
@@ -23,11 +26,12 @@ def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple
 @pytest.mark.parametrize(
     ("remote", "image", "snippet", "registry_key"),
     [
-        ("https://github.com/Acme/My-App.git", "ghcr.io/acme/my-app", "dockyard-ci/dockyard@v0",
+        ("https://github.com/Acme/My-App.git", "ghcr.io/acme/my-app",
+         f"dockyard-ci/dockyard@v{__version__}\n",
          "ghcr.io"),
         ("git@gitlab.com:group/sub/proj.git", "registry.gitlab.com/group/sub/proj",
          ".gitlab-ci-template.yml", "${CI_REGISTRY:-registry.gitlab.com}"),
-        (None, "registry.example.com/team/", "pip install dockyard", None),
+        (None, "registry.example.com/team/", f"pip install 'dockyard=={__version__}'", None),
     ],
 )
 def test_init_then_plan(git_repo: Callable[..., Path], remote: str | None, image: str,
@@ -90,3 +94,31 @@ def test_schema_command_prints_the_validators_schema() -> None:
     schema = json.loads(stdout.getvalue())
     assert schema["$schema"].startswith("http://json-schema.org/draft-07")
     assert "images" in schema["required"]
+
+
+SCHEMAS = Path(__file__).parents[1] / "schemas"
+
+
+def facts(platform: str) -> starter.RepoFacts:
+    return starter.RepoFacts(name="app", platform=platform, host=None, owner_path=None,
+                             dockerfile="Dockerfile", ci_files=())
+
+
+def test_the_gitlab_snippet_is_a_valid_pipeline_that_turns_the_template_on() -> None:
+    snippet = starter.ci_snippet(facts("gitlab"))
+    pipeline = yaml.safe_load(snippet)
+    schema = json.loads((SCHEMAS / "gitlab-ci.schema.json").read_text())
+    jsonschema.validate(pipeline, schema)
+    assert "image" not in pipeline  # a reserved keyword, not a job name
+    assert pipeline["variables"] == {"DOCKYARD_ENABLED": "true"}
+    [include] = pipeline["include"]
+    assert include["remote"].endswith(f"/v{__version__}/.gitlab-ci-template.yml")
+
+
+def test_the_github_snippet_pins_checkout_and_builds_pull_requests_only() -> None:
+    snippet = starter.ci_snippet(facts("github"))
+    steps = yaml.safe_load(snippet)["jobs"]["image"]["steps"]
+    assert re.fullmatch(r"actions/checkout@[0-9a-f]{40}", steps[0]["uses"])
+    assert steps[0]["with"]["persist-credentials"] is False
+    assert steps[1]["uses"] == f"dockyard-ci/dockyard@v{__version__}"
+    assert steps[1]["with"]["push"] == "${{ github.event_name != 'pull_request' }}"

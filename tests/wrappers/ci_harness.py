@@ -1,9 +1,6 @@
-"""Stand-ins for the parts of GitHub's runner and GitLab's runner the wrappers rely on.
-
-Only what cannot run here is emulated, and only as far as the wrappers use it: GitHub's
-`${{ }}` substitution (inputs, github.action_path, steps.*.outputs), its GITHUB_OUTPUT
-file format and workflow commands; GitLab's variable expansion. The scripts themselves
-run for real, with bash, against the real engine and registries.
+"""What the wrapper tests share: the checkout's files, its schemas, an offline pip, and a
+reader of GITHUB_OUTPUT's format (for the unit tests of Dockyard's own writer; the
+wrappers themselves run under the real tools, see ci_tools.py).
 """
 
 from __future__ import annotations
@@ -12,13 +9,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from support.gitlab import load_gitlab as load_gitlab  # re-exported for the wrapper tests
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "tests" / "schemas"
@@ -57,84 +52,6 @@ def load_schema(name: str) -> dict[str, Any]:
 # --- GitHub Actions ---------------------------------------------------------------------
 
 
-@dataclass
-class ActionRun:
-    outputs: dict[str, str]  # the action's outputs, as a workflow would see them
-    log: str  # stdout and stderr of every step, as the runner received them
-    summary: str  # what the steps wrote to GITHUB_STEP_SUMMARY
-    output_files: str  # the raw GITHUB_OUTPUT contents of every step
-    codes: list[int] = field(default_factory=list)
-
-    @property
-    def masks(self) -> list[str]:
-        return [line.removeprefix("::add-mask::") for line in self.log.splitlines()
-                if line.startswith("::add-mask::")]
-
-    def shown(self) -> str:
-        """The log without the mask commands (the runner consumes those lines)."""
-        return "\n".join(line for line in self.log.splitlines()
-                         if not line.startswith("::add-mask::"))
-
-
-def run_composite_action(action_dir: Path, inputs: Mapping[str, str], env: Mapping[str, str],
-                         workspace: Path, scratch: Path) -> ActionRun:
-    """Run the `run:` steps of a composite action as GitHub's runner would."""
-    action = yaml.safe_load((action_dir / "action.yml").read_text(encoding="utf-8"))
-    assert action["runs"]["using"] == "composite"
-    given = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
-    unknown = set(inputs) - set(given)
-    assert not unknown, f"the action has no input(s) {unknown}"
-    given.update(inputs)
-    steps: dict[str, dict[str, str]] = {}
-    contexts = {"inputs": given, "github.action_path": str(action_dir), "steps": steps}
-    log: list[str] = []
-    summaries: list[str] = []
-    output_files: list[str] = []
-    codes: list[int] = []
-    for index, step in enumerate(action["runs"]["steps"]):
-        assert "run" in step and step.get("shell") == "bash", f"step {index} is not a bash run"
-        output = scratch / f"output-{index}"
-        summary = scratch / f"summary-{index}"
-        output.touch()
-        summary.touch()
-        script = scratch / f"step-{index}.sh"
-        script.write_text(_substitute(step["run"], contexts))
-        step_env = {**env, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
-                    "GITHUB_ACTION_PATH": str(action_dir)}
-        step_env.update({k: _substitute(str(v), contexts) for k, v in
-                         (step.get("env") or {}).items()})
-        # The runner's shell for `shell: bash`: bash --noprofile --norc -eo pipefail {0}
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-                              cwd=workspace, env=step_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
-        log.append(done.stdout)
-        codes.append(done.returncode)
-        output_files.append(output.read_text())
-        summaries.append(summary.read_text())
-        if "id" in step:
-            steps[step["id"]] = parse_github_output(output.read_text())
-        if done.returncode != 0:
-            break
-    outputs = {name: _substitute(spec["value"], contexts)
-               for name, spec in action.get("outputs", {}).items()}
-    return ActionRun(outputs, "".join(log), "".join(summaries), "".join(output_files), codes)
-
-
-def _substitute(text: str, contexts: Mapping[str, Any]) -> str:
-    def value(match: re.Match[str]) -> str:
-        expression = match[1]
-        if expression.startswith("inputs."):
-            return str(contexts["inputs"][expression.removeprefix("inputs.")])
-        if expression == "github.action_path":
-            return str(contexts["github.action_path"])
-        found = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression)
-        if found:
-            return str(contexts["steps"].get(found[1], {}).get(found[2], ""))
-        raise AssertionError(f"the harness does not know the expression {match[0]!r}")
-
-    return _EXPRESSION.sub(value, text)
-
-
 def parse_github_output(text: str) -> dict[str, str]:
     """GITHUB_OUTPUT as the runner reads it: `name=value` or `name<<DELIM` ... `DELIM`."""
     values: dict[str, str] = {}
@@ -160,20 +77,6 @@ def parse_github_output(text: str) -> dict[str, str]:
 
 
 # --- GitLab CI --------------------------------------------------------------------------
-
-
-class GitLabLoader(yaml.SafeLoader):
-    """YAML with GitLab's `!reference [job, key]` tag, kept as the list it names."""
-
-
-GitLabLoader.add_constructor(
-    "!reference", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type, return-value]
-
-
-def load_gitlab(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=GitLabLoader)  # noqa: S506 -- a SafeLoader subclass
-    return data
-
 
 _GITLAB_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 

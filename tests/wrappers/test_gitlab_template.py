@@ -1,94 +1,215 @@
-""".gitlab-ci-template.yml, run: the `.dockyard` job's scripts executed with bash in a
-GitLab-like environment against the real engine and a loopback registry with auth."""
+""".gitlab-ci-template.yml, the example pipeline and docs/ci.md's snippet, run by
+gitlab-ci-local (npm, 4.73.0) with its shell executor for branch, tag and merge-request
+pipelines, against the real engine and a loopback registry with auth; and their `needs`
+checked by `--validate-dependency-chain` in every pipeline, a branch with an open merge
+request included. The remote include is read from this checkout (`include: local`), and
+the jobs take the template's `.dockyard-docker-socket` switch, as on a shell runner:
+gitlab-ci-local would otherwise pull the docker:dind service, and nothing can be pulled."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
-from ci_harness import REPO, copy_checkout, gitlab_job_env, load_gitlab, machine_env
+from ci_tools import checkout_copy, commit_all, git, remove_images, run, tool, tool_env, unique
 
 from support.registry import Registry
 
 pytestmark = pytest.mark.integration
+REMOTE = "  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/v0.1.0/" \
+         ".gitlab-ci-template.yml\n"
+LOCAL = "  - local: /.gitlab-ci-template.yml\n"
 REPOSITORY_TOKEN = "glcbt-repository-url-token-31337"
+EXAMPLE = "examples/gitlab/.gitlab-ci.yml"
+DOC_SNIPPET = "docs-snippet.gitlab-ci.yml"
+COMPONENT = "component.gitlab-ci.yml"
+# The catalog component, included as a project's pipeline would, with its inputs.
+COMPONENT_PIPELINE = """\
+include:
+  - local: /templates/dockyard.yml
+    inputs:
+      docker: {docker}
+      job-name: image-build
+      config: examples/gitlab/dockyard.yml
+deploy:
+  stage: deploy
+  needs: [image-build]
+  rules: !reference [.dockyard, rules]
+  script:
+    - echo "deploying $DOCKYARD_TAG ($DOCKYARD_DIGEST)"
+"""
+# What each kind of pipeline sets beyond what gitlab-ci-local reads from git.
+PIPELINES: dict[str, tuple[list[str], list[str]]] = {  # (variables, unset)
+    "branch": ([], []),
+    "branch-with-open-mr": (["CI_OPEN_MERGE_REQUESTS=group/proj!7"], []),
+    "tag": (["CI_COMMIT_TAG=v1.2.3", "CI_COMMIT_REF_NAME=v1.2.3", "CI_COMMIT_REF_SLUG=v1-2-3"],
+            ["CI_COMMIT_BRANCH"]),
+    "merge-request": (["CI_PIPELINE_SOURCE=merge_request_event", "CI_MERGE_REQUEST_IID=7",
+                       "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=main",
+                       "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=release",
+                       "CI_OPEN_MERGE_REQUESTS=group/proj!7"], ["CI_COMMIT_BRANCH"]),
+}
+PREDEFINED = "GITLAB_CI,CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD," \
+             "CI_REPOSITORY_URL,CI_COMMIT_TAG,CI_COMMIT_REF_NAME,CI_COMMIT_REF_SLUG," \
+             "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_OPEN_MERGE_REQUESTS"
 
 
-def test_the_job_pushes_ci_registry_image_and_writes_the_dotenv_report(
-    git_repo: Callable[..., Path], auth_registry: Registry, tmp_path: Path,
+@pytest.fixture
+def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
+    """Repositories the test builds into: their images are removed from the engine after."""
+    repositories: list[str] = []
+    yield repositories
+    remove_images(docker_engine, repositories)
+
+
+def docs_snippet() -> str:
+    doc = (Path(__file__).parents[2] / "docs" / "ci.md").read_text(encoding="utf-8")
+    [snippet] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)
+                 if "- remote:" in b]
+    return snippet
+
+
+def project(scratch: Path, project_path: str) -> tuple[Path, str]:
+    """This checkout as a GitLab project: the example pipeline and the docs snippet with
+    the template included from the checkout and the engine switched to the socket."""
+    repo = checkout_copy(scratch / "repo")
+    example = repo / EXAMPLE
+    text = example.read_text()
+    assert REMOTE in text and "  extends: .dockyard\n" in text
+    example.write_text(text.replace(REMOTE, LOCAL).replace(
+        "  extends: .dockyard\n", "  extends: [.dockyard, .dockyard-docker-socket]\n"))
+    snippet = docs_snippet()
+    assert REMOTE in snippet
+    socket = "\ndockyard:\n  extends: [.dockyard, .dockyard-docker-socket]\n"
+    (repo / DOC_SNIPPET).write_text(snippet.replace(REMOTE, LOCAL) + socket)
+    (repo / COMPONENT).write_text(COMPONENT_PIPELINE.format(docker="socket"))
+    git(repo, "remote", "add", "origin", f"https://gitlab.example.com/{project_path}.git")
+    sha = commit_all(repo, "the pipelines include the checkout's template")
+    # gitlab-ci-local reads the default branch from origin/HEAD
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    return repo, sha
+
+
+def gitlab_ci_local(repo: Path, pipeline_file: str, pipeline: str, *args: str,
+                    variables: dict[str, str] | None = None) -> tuple[int, str]:
+    extra, unset = PIPELINES[pipeline]
+    command = [tool("gitlab-ci-local"), "--file", pipeline_file, "--force-shell-executor",
+               "--no-color", "--ignore-predefined-vars", PREDEFINED,
+               "--variable", "GITLAB_CI=true", *args]
+    for item in [*extra, *(f"{k}={v}" for k, v in (variables or {}).items())]:
+        command += ["--variable", item]
+    for name in unset:
+        command += ["--unset-variable", name]
+    done = run(command, repo, tool_env())
+    return done.code, done.log
+
+
+def registry_variables(registry: Registry, project_path: str) -> dict[str, str]:
+    assert registry.username is not None and registry.password is not None
+    return {"CI_REGISTRY": registry.host, "CI_REGISTRY_IMAGE": f"{registry.host}/{project_path}",
+            "CI_REGISTRY_USER": registry.username, "CI_REGISTRY_PASSWORD": registry.password,
+            "CI_REPOSITORY_URL": f"https://gitlab-ci-token:{REPOSITORY_TOKEN}@gitlab.example"
+                                 f".com/{project_path}.git",
+            "PIP_NO_INDEX": "1"}
+
+
+@pytest.mark.parametrize(("pipeline", "pipeline_file"), [
+    ("branch", EXAMPLE), ("tag", EXAMPLE), ("merge-request", EXAMPLE),
+    ("branch", COMPONENT), ("tag", COMPONENT)])
+def test_the_example_pipeline_pushes_and_hands_the_dotenv_report_to_deploy(
+    pipeline: str, pipeline_file: str, auth_registry: Registry, built: list[str],
+    tmp_path: Path,
 ) -> None:
-    template = load_gitlab(REPO / ".gitlab-ci-template.yml")
-    job = template[".dockyard"]
-    assert template["dockyard"]["extends"] == ".dockyard"
-    # No dockyard.yml: the template's defaults push $CI_REGISTRY_IMAGE.
-    repo = git_repo(tags=("v2.0.1",))
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    project = f"group/gl-{uuid.uuid4().hex[:8]}"
+    project_path = f"group/{unique('gl')}"
+    image = f"{auth_registry.host}/{project_path}"
+    built.append(image)
+    repo, sha = project(tmp_path, project_path)
+    code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
+                                variables=registry_variables(auth_registry, project_path))
+    assert code == 0, log
+
+    expected = {"branch": {"main", f"sha-{sha[:7]}"},
+                "tag": {"1.2.3", "1.2", "latest", f"sha-{sha[:7]}"},
+                "merge-request": {"pr-7", f"sha-{sha[:7]}"}}[pipeline]
+    assert set(auth_registry.tags(project_path)) == expected
+    digest = auth_registry.manifest_digest(project_path, f"sha-{sha[:7]}")
+    first = {"branch": "main", "tag": "1.2.3", "merge-request": "pr-7"}[pipeline]
+    assert f"deploying {image}:{first} ({digest})" in log  # deploy got the dotenv report
+    record = json.loads((repo / "dockyard-release.json").read_text())
+    assert record["status"] == "success" and record["context"]["provider"] == "gitlab"
     password = auth_registry.password
-    assert auth_registry.username is not None and password is not None
-    predefined = {
-        **machine_env(),
-        "CI": "true", "GITLAB_CI": "true",
-        "CI_PROJECT_DIR": str(repo), "CI_PROJECT_PATH": project,
-        "CI_PROJECT_URL": f"https://gitlab.example.com/{project}",
-        "CI_REPOSITORY_URL": f"https://gitlab-ci-token:{REPOSITORY_TOKEN}@gitlab.example.com/"
-                             f"{project}.git",
-        "CI_REGISTRY": auth_registry.host,
-        "CI_REGISTRY_IMAGE": f"{auth_registry.host}/{project}",
-        "CI_REGISTRY_USER": auth_registry.username,
-        "CI_REGISTRY_PASSWORD": password,
-        "CI_PIPELINE_SOURCE": "push", "CI_COMMIT_SHA": sha, "CI_COMMIT_TAG": "v2.0.1",
-        "CI_COMMIT_REF_NAME": "v2.0.1", "CI_DEFAULT_BRANCH": "main",
-        "CI_COMMIT_TIMESTAMP": "2024-05-06T07:08:09+00:00",
-        "CI_PIPELINE_ID": "99", "CI_PIPELINE_IID": "12",
-        "CI_PIPELINE_URL": f"https://gitlab.example.com/{project}/-/pipelines/99",
-        "CI_JOB_URL": f"https://gitlab.example.com/{project}/-/jobs/1234",
-    }
-    # As project variables would: the local engine instead of the dind service, and the
-    # checkout under test instead of the pinned release (pip is offline in tests).
-    venv = tmp_path / "job-python"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)], check=True)
-    overrides = {
-        "DOCKER_HOST": predefined.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
-        "DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": "",
-        "DOCKYARD_PACKAGE": str(copy_checkout(tmp_path / "checkout")),
-        "PATH": f"{venv / 'bin'}:{predefined['PATH']}",
-    }
-    env = gitlab_job_env(job, predefined, overrides)
-    # The runner runs before_script and script in one shell, stopping at the first failure.
-    script = "\n".join(["set -eo pipefail", *job["before_script"], *job["script"]])
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], cwd=repo, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600, check=False)
-    assert done.returncode == 0, done.stdout
+    assert password is not None and password not in log
 
-    image = f"{auth_registry.host}/{project}"
-    assert set(auth_registry.tags(project)) == {"v2.0.1", "latest"}
-    dotenv_path = repo / job["artifacts"]["reports"]["dotenv"]
+
+def test_the_ready_job_of_the_docs_snippet_pushes_ci_registry_image(
+    auth_registry: Registry, built: list[str], tmp_path: Path,
+) -> None:
+    """No dockyard.yml: the template's defaults push $CI_REGISTRY_IMAGE with the job's
+    registry credentials, which reach Dockyard by reference only."""
+    project_path = f"group/{unique('gl')}"
+    image = f"{auth_registry.host}/{project_path}"
+    built.append(image)
+    repo, _ = project(tmp_path, project_path)
+    code, log = gitlab_ci_local(repo, DOC_SNIPPET, "tag",
+                                variables={**registry_variables(auth_registry, project_path),
+                                           "DOCKYARD_CONTEXT": "examples/hello"})
+    assert code == 0, log
+
+    assert set(auth_registry.tags(project_path)) == {"v1.2.3", "latest"}
+    digest = auth_registry.manifest_digest(project_path, "v1.2.3")
+    assert f"deploying {image}:v1.2.3 ({digest})" in log
+    dotenv_path = repo / "dockyard.env"
     dotenv = dict(line.split("=", 1) for line in dotenv_path.read_text().splitlines())
-    digest = auth_registry.manifest_digest(project, "v2.0.1")
-    assert dotenv["DOCKYARD_DIGEST"] == digest
-    assert dotenv["DOCKYARD_VERSION"] == "v2.0.1"
-    assert dotenv["DOCKYARD_TAG"] == f"{image}:v2.0.1"
+    assert dotenv["DOCKYARD_DIGEST"] == digest and dotenv["DOCKYARD_VERSION"] == "v1.2.3"
     assert len(dotenv_path.read_bytes()) <= 5120 and len(dotenv) <= 50
-
-    [record_path] = job["artifacts"]["paths"]
-    record = json.loads((repo / record_path).read_text())
-    assert record["status"] == "success" and record["digest"] == digest
-    assert record["context"]["provider"] == "gitlab"
-    assert record["context"]["repo_url"] == f"https://gitlab.example.com/{project}"
-    assert "\x1b[0Ksection_start:" in done.stdout and "\x1b[0Ksection_end:" in done.stdout
-
-    for text in (done.stdout, dotenv_path.read_text(), (repo / record_path).read_text()):
+    record_text = (repo / "dockyard-release.json").read_text()
+    assert json.loads(record_text)["context"]["repo_url"] == \
+        f"https://gitlab.example.com/{project_path}"
+    password = auth_registry.password
+    assert password is not None
+    for text in (log, dotenv_path.read_text(), record_text):
         assert password not in text
         assert REPOSITORY_TOKEN not in text
-    scripts = "\n".join([*job["before_script"], *job["script"]])
-    assert "CI_REPOSITORY_URL" not in (REPO / ".gitlab-ci-template.yml").read_text()
-    assert "PASSWORD" not in scripts  # no password on a command line
+
+
+@pytest.mark.parametrize("pipeline", list(PIPELINES))
+def test_needs_hold_in_every_pipeline(pipeline: str, tmp_path: Path) -> None:
+    repo, _ = project(tmp_path, "group/proj")
+    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT):
+        code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
+                                    "--validate-dependency-chain")
+        assert code == 0, f"{pipeline_file}: {log}"
+        assert "All job dependencies are valid" in log
+    code, log = gitlab_ci_local(repo, EXAMPLE, pipeline, "--list")
+    assert code == 0, log
+    jobs = {line.split()[0] for line in log.splitlines()
+            if line.startswith(("image-build ", "deploy "))}
+    assert jobs == (set() if pipeline == "branch-with-open-mr" else {"image-build", "deploy"})
+
+
+def test_the_dependency_check_refuses_a_job_needing_a_job_left_out(tmp_path: Path) -> None:
+    """The check is not vacuous: the example as it was before issue 16 (deploy without the
+    image job's rules) fails in a branch pipeline with an open merge request."""
+    repo, _ = project(tmp_path, "group/proj")
+    example = repo / EXAMPLE
+    example.write_text(example.read_text().replace("  rules: !reference [.dockyard, rules]\n",
+                                                   ""))
+    commit_all(repo, "deploy without rules")
+    code, log = gitlab_ci_local(repo, EXAMPLE, "branch-with-open-mr",
+                                "--validate-dependency-chain")
+    assert code != 0
+    assert "image-build is when:never, but its needed by deploy" in log
+
+
+def test_the_component_refuses_an_engine_it_does_not_know(tmp_path: Path) -> None:
+    repo, _ = project(tmp_path, "group/proj")
+    (repo / COMPONENT).write_text(COMPONENT_PIPELINE.format(docker="podman"))
+    commit_all(repo, "an unknown engine")
+    code, log = gitlab_ci_local(repo, COMPONENT, "branch", "--list")
+    assert code != 0
+    assert "`docker` input: `podman` cannot be used" in log, log
