@@ -140,12 +140,23 @@ def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> 
     chosen = explicit or env.get("DOCKYARD_CONFIG")
     if chosen:
         path = workdir / chosen
+        if path.is_dir():
+            raise ConfigError(chosen, [_directory_problem(path, chosen)])
         if not path.is_file():
             raise ConfigError(chosen, ["the config file does not exist; check the path "
                                        f"(looked in {workdir})"])
         return path
     default = workdir / DEFAULT_CONFIG
     return default if default.is_file() else None
+
+
+def _directory_problem(path: Path, chosen: str) -> str:
+    """What to say when --config (or DOCKYARD_CONFIG) names a directory."""
+    meant = Path(chosen) / DEFAULT_CONFIG
+    if (path / DEFAULT_CONFIG).is_file():
+        return f"is a directory, not a config file: did you mean {meant}?"
+    return (f"is a directory, not a config file, and holds no {DEFAULT_CONFIG}: name the "
+            f"file itself, such as {meant}")
 
 
 def load_settings(

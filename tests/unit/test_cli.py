@@ -188,3 +188,23 @@ def test_plan_of_a_branch_without_config_loads_no_yaml_or_semver(
     assert "dockyard.plan" in loaded
     assert loaded.isdisjoint({*_NEVER_FOR_PLAN, "yaml", "semver"}), (
         loaded & {*_NEVER_FOR_PLAN, "yaml", "semver"})
+
+
+def test_config_flag_naming_a_directory_says_which_file_was_meant(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "dockyard.yml").write_text("images: [ghcr.io/acme/app]\n")
+    (repo / "empty").mkdir()
+
+    code, _, err = dockyard(repo, "plan", "--config", "deploy")
+    assert code == 2
+    assert "error: deploy: 1 problem" in err
+    assert "is a directory, not a config file: did you mean deploy/dockyard.yml?" in err
+    assert "does not exist" not in err
+
+    code, _, err = dockyard(repo, "plan", env={"DOCKYARD_CONFIG": "empty"})
+    assert code == 2
+    assert "error: empty: 1 problem" in err
+    assert "is a directory, not a config file, and holds no dockyard.yml" in err
