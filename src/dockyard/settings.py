@@ -19,6 +19,7 @@ from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
+from dockyard.registry_keys import registry_key_problems
 from dockyard.schema import CONFIG_SCHEMA, UPLOADS, conform, did_you_mean, join
 from dockyard.secrets import Secret
 
@@ -530,6 +531,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
             continue
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
+    problems += registry_key_problems(data.get("registries") or {}, images, notes)
     registries.update(_ci_registry_credentials(env, registries))
 
     built = (_webhook(hook, f"webhooks[{index}]", problems, notes)
