@@ -80,11 +80,15 @@ def test_zero_config_plan_uses_the_directory_name(git_repo: Callable[..., Path])
     assert "no dockyard.yml here" in err and "images:" in err
 
 
-def test_zero_config_without_a_dockerfile_exits_2(tmp_path: Path) -> None:
-    code, out, err = dockyard(tmp_path, "plan")
+def test_zero_config_without_a_dockerfile_exits_2_for_run(tmp_path: Path) -> None:
+    code, out, err = dockyard(tmp_path, "run")
     assert code == 2
     assert out == ""
     assert "no Dockerfile" in err
+
+    code, out, err = dockyard(tmp_path, "plan")  # plan builds nothing: a note
+    assert code == 0
+    assert "note: build: no Dockerfile at" in err
 
 
 def test_bad_config_exits_2_for_plan_too(git_repo: Callable[..., Path]) -> None:
@@ -208,3 +212,42 @@ def test_config_flag_naming_a_directory_says_which_file_was_meant(
     assert code == 2
     assert "error: empty: 1 problem" in err
     assert "is a directory, not a config file, and holds no dockyard.yml" in err
+
+
+_NEEDS_SECRETS = """\
+images: [ghcr.io/acme/app]
+tags: ["type=semver,pattern={{version}}"]
+registries:
+  ghcr.io: {username: ci, password: "${REGISTRY_TOKEN}"}
+webhooks:
+  - url: https://hooks.example.com/deploy
+    secret: ${WEBHOOK_SECRET}
+"""
+
+
+def test_plan_needs_no_secrets_and_no_dockerfile_and_says_what_push_would_need(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo({"dockyard.yml": _NEEDS_SECRETS}, tags=("v1.2.3",))
+    (repo / "Dockerfile").unlink(missing_ok=True)
+
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+
+    assert code == 0, err
+    assert json.loads(out)["tags"] == ["ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:latest"]
+    assert ("note: registries.ghcr.io.password uses ${REGISTRY_TOKEN}, which is not set: "
+            "`run` needs it to push or notify; `plan` goes on without it") in err
+    assert "note: webhooks[0].secret uses ${WEBHOOK_SECRET}, which is not set" in err
+    assert "note: build: no Dockerfile at" in err and "`plan` needs none, `run` will" in err
+
+
+def test_run_still_needs_the_secrets_and_the_dockerfile(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo({"dockyard.yml": _NEEDS_SECRETS}, tags=("v1.2.3",))
+    (repo / "Dockerfile").unlink(missing_ok=True)
+
+    code, _, err = dockyard(repo, "run", "--format", "json")
+
+    assert code == 2
+    assert "registries.ghcr.io.password: uses ${REGISTRY_TOKEN}, which is not set" in err
+    assert "webhooks[0].secret: uses ${WEBHOOK_SECRET}, which is not set" in err
+    assert "build: no Dockerfile at" in err
