@@ -214,6 +214,10 @@ def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
     from dockyard.plan import make_plan  # no docker-py, no HTTP stack: `plan` stays fast
 
     plan = make_plan(settings, context)
+    if not plan.tags:  # exit 0 all the same: the plan is what was asked for
+        from dockyard.emptyplan import why_no_tags
+
+        out.say("warning: {}; {}".format(*why_no_tags(context, plan.skipped)))
     out.ci.publish(plan.to_dict())
     _render(plan.to_dict(), args.format, out, _plan_text)
     return EXIT_OK

@@ -251,3 +251,45 @@ def test_run_still_needs_the_secrets_and_the_dockerfile(git_repo: Callable[..., 
     assert "registries.ghcr.io.password: uses ${REGISTRY_TOKEN}, which is not set" in err
     assert "webhooks[0].secret: uses ${WEBHOOK_SECRET}, which is not set" in err
     assert "build: no Dockerfile at" in err
+
+
+def test_outside_git_plan_and_run_say_there_is_no_commit_to_name(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app]\ntags: [type=sha, 'type=ref,event=branch']\n")
+
+    code, out, err = dockyard(tmp_path, "plan", "--format", "json")
+
+    assert code == 0
+    assert json.loads(out)["tags"] == []
+    assert "warning: no tag rule produced a tag for this context" in err
+    assert "there is no commit to name" in err
+    assert "such as `type=raw,value=dev`" in err
+    assert "such as `type=sha`" not in err  # it is configured, and cannot apply here
+
+    # run (and merge) refuse the empty plan with the same explanation, before any build
+    from dockyard.context import resolve_context
+    from dockyard.errors import InputError
+    from dockyard.publish import Release
+    from dockyard.settings import load_settings
+
+    empty = plan.make_plan(load_settings(tmp_path / "dockyard.yml", {}),
+                           resolve_context({}, tmp_path))
+    with pytest.raises(InputError) as refused:
+        Release.of(empty)
+    assert refused.value.exit_code == 2
+    assert "there is no commit to name" in str(refused.value)
+    assert refused.value.hint is not None and "type=raw,value=dev" in refused.value.hint
+
+
+def test_detached_head_without_type_sha_suggests_it(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo()
+    subprocess.run(["git", "checkout", "--quiet", "--detach"], cwd=repo, check=True)
+    (repo / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app]\ntags: ['type=ref,event=branch']\n")
+
+    code, _, err = dockyard(repo, "plan")
+
+    assert code == 0
+    assert "no branch or tag is known (HEAD is detached and carries no tag)" in err
+    assert "or add `type=sha`, which names the commit" in err
