@@ -10,6 +10,7 @@ labels.
 from __future__ import annotations
 
 import gc
+import io
 import re
 import warnings
 from collections import deque
@@ -31,6 +32,9 @@ LogSink = Callable[[str], None]
 Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+# What a Dockerfile's double-quoted word cannot hold as it is: a line break or another
+# control character ends or breaks the line.
+_NOT_IN_A_DOCKERFILE = re.compile(r"[\x00-\x1f\x7f]")
 # ANSI escape sequences (CSI and OSC) and the other control characters but tab
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
                       r"\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f]")
@@ -96,25 +100,35 @@ class Engine:
 
     def build(self, build: Build, *, tags: Iterable[str], labels: Mapping[str, str],
               log: LogSink = _ignore) -> str:
-        """Build the image, stream its log to `log`, return the image id."""
+        """Build the image, stream its log to `log`, return the image id.
+
+        The labels are set in one step after the build: the legacy builder turns the build
+        API's `labels` into one LABEL step (one container) each. Only labels that no
+        Dockerfile line can hold (a line break in a value) go through the API's `labels`.
+        """
         tags = list(tags)
+        first = tags[0] if tags else None
+        step = label_step(labels)
+        image_id = self._build(build, log, path=str(build.context),
+                               dockerfile=build.dockerfile, buildargs=dict(build.args),
+                               target=build.target, pull=build.pull, nocache=build.no_cache,
+                               labels=None if step is not None else dict(labels),
+                               tag=None if step is not None else first)
+        if step is not None:
+            dockerfile = f"FROM {image_id.removeprefix('sha256:')}\n{step}\n"
+            image_id = self._build(build, log, fileobj=io.BytesIO(dockerfile.encode()),
+                                   tag=first)
+        for reference in tags[1:]:
+            self.tag(image_id, reference)
+        return image_id
+
+    def _build(self, build: Build, log: LogSink, **options: Any) -> str:
+        """One build through the engine's build API; its image id."""
         tail: deque[str] = deque(maxlen=_LOG_TAIL)
         step = ""
         image_id = ""
         try:
-            stream = self._client.api.build(
-                path=str(build.context),
-                dockerfile=build.dockerfile,
-                buildargs=dict(build.args),
-                target=build.target,
-                labels=dict(labels),
-                tag=tags[0] if tags else None,
-                pull=build.pull,
-                nocache=build.no_cache,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            )
+            stream = self._client.api.build(rm=True, forcerm=True, decode=True, **options)
             error = None
             for item in stream:  # read to the end, so the connection goes back to the pool
                 error = error or _error_of(item)
@@ -140,8 +154,6 @@ class Engine:
                              f"{_dockerfile_line(build, error)}", log_tail=tail)
         if not image_id:
             raise BuildError("the engine finished the build without an image id", log_tail=tail)
-        for reference in tags[1:]:
-            self.tag(image_id, reference)
         return image_id
 
     def tag(self, image_id: str, reference: str) -> None:
@@ -278,3 +290,21 @@ def _dockerfile_line(build: Build, message: str) -> str:
     if len(text) > _QUOTED_LINE_MAX:
         text = text[:_QUOTED_LINE_MAX] + "..."
     return f"\n  {build.dockerfile} line {number}: {text}"
+
+
+def label_step(labels: Mapping[str, str]) -> str | None:
+    """`LABEL "key"="value" ...`: every label in one Dockerfile instruction, quoted so that
+    the builder reads each as written (no variable expansion); None when there are none,
+    or when one cannot be written on a Dockerfile line."""
+    if not labels or any(_NOT_IN_A_DOCKERFILE.search(text)
+                         for item in labels.items() for text in item):
+        return None
+    return "LABEL " + " ".join(f"{_quoted(key)}={_quoted(value)}"
+                               for key, value in labels.items())
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted Dockerfile word: a backslash before `\\`, `"` and `$` drops, and
+    the character stays as it is."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
