@@ -94,6 +94,21 @@ def image_problem(name: str) -> str | None:
     return None
 
 
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` cannot be a tag (the distribution grammar), with the fix; None when it
+    can."""
+    if _TAG.fullmatch(tag):
+        return None
+    shown = tag if len(tag) <= 60 else f"{tag[:60]}..."
+    fixed = re.sub(r"[^A-Za-z0-9._-]+", "-", tag).lstrip(".-")[:128]
+    example = f" such as '{fixed}'" if fixed and _TAG.fullmatch(fixed) else ""
+    return (f"'{shown}' is not a valid tag: a tag is 1 to 128 letters, digits, '_', '.' "
+            f"and '-', and does not start with '.' or '-'; write one{example}")
+
+
 def _port_problem(host: str) -> str | None:
     port = re.search(r":([0-9]+)$", host)
     if port and not (len(port[1]) <= 5 and 1 <= int(port[1]) <= _MAX_PORT):
