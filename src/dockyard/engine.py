@@ -12,10 +12,12 @@ from __future__ import annotations
 import gc
 import io
 import re
+import tempfile
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -102,22 +104,32 @@ class Engine:
               log: LogSink = _ignore) -> str:
         """Build the image, stream its log to `log`, return the image id.
 
-        The labels are set in one step after the build: the legacy builder turns the build
-        API's `labels` into one LABEL step (one container) each. Only labels that no
-        Dockerfile line can hold (a line break in a value) go through the API's `labels`.
+        The labels are set in one LABEL step: the legacy builder turns the build API's
+        `labels` into one LABEL step (one container) each. The step ends a copy of the
+        Dockerfile, sent beside the context; where it cannot (a `target` stage, an escape
+        directive), a second build `FROM` the first sets them. Only labels that no
+        Dockerfile line can hold (a line break) go through the API's `labels`.
         """
         tags = list(tags)
         first = tags[0] if tags else None
         step = label_step(labels)
-        image_id = self._build(build, log, path=str(build.context),
-                               dockerfile=build.dockerfile, buildargs=dict(build.args),
-                               target=build.target, pull=build.pull, nocache=build.no_cache,
-                               labels=None if step is not None else dict(labels),
-                               tag=None if step is not None else first)
-        if step is not None:
-            dockerfile = f"FROM {image_id.removeprefix('sha256:')}\n{step}\n"
-            image_id = self._build(build, log, fileobj=io.BytesIO(dockerfile.encode()),
-                                   tag=first)
+        options: dict[str, Any] = {
+            "path": str(build.context), "dockerfile": build.dockerfile,
+            "buildargs": dict(build.args), "target": build.target, "pull": build.pull,
+            "nocache": build.no_cache}
+        if step is None:
+            image_id = self._build(build, log, labels=dict(labels) or None, tag=first,
+                                   **options)
+        elif (text := _with_step(build, step)) is not None:
+            with tempfile.TemporaryDirectory(prefix="dockyard-") as scratch:
+                dockerfile = Path(scratch) / "Dockerfile"  # outside the context: docker-py
+                dockerfile.write_text(text, encoding="utf-8")  # sends it beside the context
+                image_id = self._build(build, log, tag=first,
+                                       **{**options, "dockerfile": str(dockerfile)})
+        else:
+            built = self._build(build, log, **options)
+            text = f"FROM {built.removeprefix('sha256:')}\n{step}\n"
+            image_id = self._build(build, log, fileobj=io.BytesIO(text.encode()), tag=first)
         for reference in tags[1:]:
             self.tag(image_id, reference)
         return image_id
@@ -301,6 +313,25 @@ def label_step(labels: Mapping[str, str]) -> str | None:
         return None
     return "LABEL " + " ".join(f"{_quoted(key)}={_quoted(value)}"
                                for key, value in labels.items())
+
+
+_ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=", re.IGNORECASE)
+
+
+def _with_step(build: Build, step: str) -> str | None:
+    """The Dockerfile with `step` as its last line, when that puts the labels on the image
+    built: not with a `target` (the step would end the last stage, not the target), nor
+    when the file sets its own escape character or ends in a line continuation."""
+    if build.target:
+        return None
+    try:
+        text = (build.context / build.dockerfile).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the build itself says what is wrong with it
+    if any(_ESCAPE_DIRECTIVE.match(line) for line in text.splitlines()[:5]) or \
+            text.rstrip().endswith("\\"):
+        return None
+    return f"{text.rstrip()}\n{step}\n"
 
 
 def _quoted(text: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dockyard.engine import Engine
 from dockyard.settings import Build
 from support.engine import EngineUnderTest
@@ -18,18 +20,31 @@ LABELS = {
 }
 
 
+# The labels end a copy of the Dockerfile, or, where that cannot put them on the image
+# built (a target stage, an escape directive), a second build FROM the first sets them.
+DOCKERFILES = {
+    "plain": ("FROM {base}\nLABEL org.example.from-dockerfile=kept\n"
+              "RUN echo built > /built.txt\n", None),
+    "target": ("FROM {base} AS runtime\nLABEL org.example.from-dockerfile=kept\n"
+               "RUN echo built > /built.txt\nFROM {base} AS other\nRUN echo other > /o\n",
+               "runtime"),
+    "escape": ("# escape=`\nFROM {base}\nLABEL org.example.from-dockerfile=kept\n"
+               "RUN echo built > /built.txt\n", None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DOCKERFILES))
 def test_labels_are_one_step_and_read_as_written(
-    each_engine: EngineUnderTest, tmp_path: Path,
+    each_engine: EngineUnderTest, tmp_path: Path, kind: str,
 ) -> None:
-    (tmp_path / "Dockerfile").write_text(
-        f"FROM {each_engine.base_image}\nLABEL org.example.from-dockerfile=kept\n"
-        "RUN echo built > /built.txt\n")
+    text, target = DOCKERFILES[kind]
+    (tmp_path / "Dockerfile").write_text(text.format(base=each_engine.base_image))
     repository = f"dockyard-test/labels-{each_engine.name}"
     lines: list[str] = []
     engine = Engine.connect({"DOCKER_HOST": each_engine.host})
     try:
-        image_id = engine.build(Build(context=tmp_path), tags=[f"{repository}:one"],
-                                labels=LABELS, log=lines.append)
+        image_id = engine.build(Build(context=tmp_path, target=target),
+                                tags=[f"{repository}:one"], labels=LABELS, log=lines.append)
         image = each_engine.client.images.get(image_id)
         try:
             assert image.labels == {**LABELS, "org.example.from-dockerfile": "kept"}
@@ -37,6 +52,7 @@ def test_labels_are_one_step_and_read_as_written(
             label_steps = [line for line in lines if " : LABEL " in line]
             if each_engine.name == "classic":  # the legacy builder numbers its steps
                 assert len(label_steps) == 2, lines  # the Dockerfile's own, and ours
+                assert not any("other > /o" in line for line in lines)
         finally:
             each_engine.client.images.remove(f"{repository}:one", force=True)
     finally:
