@@ -95,10 +95,14 @@ class Bench:
         subprocess.run(["docker", "tag", self.image_id, HOLD], check=True)
         untag(["bench/app:" + t for t in self.tags])
 
+    def command(self) -> list[str]:
+        """How Dockyard is started."""
+        return dockyard_command()
+
     def dockyard(self, args: list[str]) -> dict:
         record = self.project / "record.json"
         record.unlink(missing_ok=True)
-        done = measure([*dockyard_command(), *args, "--format", "json", "--output",
+        done = measure([*self.command(), *args, "--format", "json", "--output",
                         str(record)], cwd=self.project, env=self.env)
         if not record.exists():
             raise RuntimeError(f"dockyard {' '.join(args)} wrote no record:\n{done.stderr}")

@@ -215,13 +215,13 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> in
 
 
 def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
-             building: bool = True) -> tuple[Settings, Context]:
+             building: bool = True, planning: bool = False) -> tuple[Settings, Context]:
     """Context and settings for the commands that read dockyard.yml."""
     workdir = Path(args.chdir or Path.cwd()).resolve()
     context = resolve_context(env, workdir)
     overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None),
                           inputs=read_inputs(env, workdir), building=building,
-                          secrets_withheld=context.secrets_withheld)
+                          secrets_withheld=context.secrets_withheld, planning=planning)
     settings = _settings(args.config, workdir, env, context, overrides, out)
     out.ci.mask(ci_outputs.secret_values(settings))
     for note in (*settings.notes, *context.notes):
@@ -230,10 +230,14 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
 
 
 def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
-    settings, context = _prepare(args, env, out)
+    settings, context = _prepare(args, env, out, planning=True)
     from dockyard.plan import make_plan  # no docker-py, no HTTP stack: `plan` stays fast
 
     plan = make_plan(settings, context)
+    if not plan.tags:  # exit 0 all the same: the plan is what was asked for
+        from dockyard.emptyplan import why_no_tags
+
+        out.say("warning: {}; {}".format(*why_no_tags(context, plan.skipped)))
     out.ci.publish(plan.to_dict())
     data = plan.to_dict()
     if settings.retention.configured:  # what `dockyard prune` would keep

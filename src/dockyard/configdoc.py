@@ -24,6 +24,9 @@ or `DOCKYARD_CONFIG`. Every string may read the environment with `${VAR}` or
 that names it. Unknown keys are errors with a "did you mean" hint, and every problem is
 reported at once with its key path and line. Values marked *secret* are masked in all
 output and never written anywhere. Precedence: flags > environment > file > defaults.
+`dockyard plan` builds and pushes nothing, so it goes on where only pushing or notifying
+needs a variable (under `registries:` and `webhooks:`) or where the Dockerfile is missing,
+and says so in a note for each; `run` needs them all.
 
 The file is read within bounds: at most 256 KiB, values nested at most 32 levels deep
 and at most 100,000 values once YAML aliases are expanded; a key given twice, a key that

@@ -10,11 +10,14 @@ labels.
 from __future__ import annotations
 
 import gc
+import io
 import re
+import tempfile
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -31,6 +34,9 @@ LogSink = Callable[[str], None]
 Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+# What a Dockerfile's double-quoted word cannot hold as it is: a line break or another
+# control character ends or breaks the line.
+_NOT_IN_A_DOCKERFILE = re.compile(r"[\x00-\x1f\x7f]")
 # ANSI escape sequences (CSI and OSC) and the other control characters but tab
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
                       r"\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f]")
@@ -97,25 +103,45 @@ class Engine:
 
     def build(self, build: Build, *, tags: Iterable[str], labels: Mapping[str, str],
               log: LogSink = _ignore) -> str:
-        """Build the image, stream its log to `log`, return the image id."""
+        """Build the image, stream its log to `log`, return the image id.
+
+        The labels are set in one LABEL step: the legacy builder turns the build API's
+        `labels` into one LABEL step (one container) each. The step ends a copy of the
+        Dockerfile, sent beside the context; where it cannot (a `target` stage, an escape
+        directive), a second build `FROM` the first sets them. Only labels that no
+        Dockerfile line can hold (a line break) go through the API's `labels`.
+        """
         tags = list(tags)
+        first = tags[0] if tags else None
+        step = label_step(labels)
+        options: dict[str, Any] = {
+            "path": str(build.context), "dockerfile": build.dockerfile,
+            "buildargs": dict(build.args), "target": build.target, "pull": build.pull,
+            "nocache": build.no_cache}
+        if step is None:
+            image_id = self._build(build, log, labels=dict(labels) or None, tag=first,
+                                   **options)
+        elif (text := _with_step(build, step)) is not None:
+            with tempfile.TemporaryDirectory(prefix="dockyard-") as scratch:
+                dockerfile = Path(scratch) / "Dockerfile"  # outside the context: docker-py
+                dockerfile.write_text(text, encoding="utf-8")  # sends it beside the context
+                image_id = self._build(build, log, tag=first,
+                                       **{**options, "dockerfile": str(dockerfile)})
+        else:
+            built = self._build(build, log, **options)
+            text = f"FROM {built.removeprefix('sha256:')}\n{step}\n"
+            image_id = self._build(build, log, fileobj=io.BytesIO(text.encode()), tag=first)
+        for reference in tags[1:]:
+            self.tag(image_id, reference)
+        return image_id
+
+    def _build(self, build: Build, log: LogSink, **options: Any) -> str:
+        """One build through the engine's build API; its image id."""
         tail: deque[str] = deque(maxlen=_LOG_TAIL)
         step = ""
         image_id = ""
         try:
-            stream = self._client.api.build(
-                path=str(build.context),
-                dockerfile=build.dockerfile,
-                buildargs=dict(build.args),
-                target=build.target,
-                labels=dict(labels),
-                tag=tags[0] if tags else None,
-                pull=build.pull,
-                nocache=build.no_cache,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            )
+            stream = self._client.api.build(rm=True, forcerm=True, decode=True, **options)
             error = None
             for item in stream:  # read to the end, so the connection goes back to the pool
                 error = error or _error_of(item)
@@ -141,8 +167,6 @@ class Engine:
                              f"{_dockerfile_line(build, error)}", log_tail=tail)
         if not image_id:
             raise BuildError("the engine finished the build without an image id", log_tail=tail)
-        for reference in tags[1:]:
-            self.tag(image_id, reference)
         return image_id
 
     def tag(self, image_id: str, reference: str) -> None:
@@ -288,3 +312,40 @@ def _dockerfile_line(build: Build, message: str) -> str:
     if len(text) > _QUOTED_LINE_MAX:
         text = text[:_QUOTED_LINE_MAX] + "..."
     return f"\n  {build.dockerfile} line {number}: {text}"
+
+
+def label_step(labels: Mapping[str, str]) -> str | None:
+    """`LABEL "key"="value" ...`: every label in one Dockerfile instruction, quoted so that
+    the builder reads each as written (no variable expansion); None when there are none,
+    or when one cannot be written on a Dockerfile line."""
+    if not labels or any(_NOT_IN_A_DOCKERFILE.search(text)
+                         for item in labels.items() for text in item):
+        return None
+    return "LABEL " + " ".join(f"{_quoted(key)}={_quoted(value)}"
+                               for key, value in labels.items())
+
+
+_ESCAPE_DIRECTIVE = re.compile(r"#\s*escape\s*=", re.IGNORECASE)
+
+
+def _with_step(build: Build, step: str) -> str | None:
+    """The Dockerfile with `step` as its last line, when that puts the labels on the image
+    built: not with a `target` (the step would end the last stage, not the target), nor
+    when the file sets its own escape character or ends in a line continuation."""
+    if build.target:
+        return None
+    try:
+        text = (build.context / build.dockerfile).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # the build itself says what is wrong with it
+    if any(_ESCAPE_DIRECTIVE.match(line) for line in text.splitlines()[:5]) or \
+            text.rstrip().endswith("\\"):
+        return None
+    return f"{text.rstrip()}\n{step}\n"
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted Dockerfile word: a backslash before `\\`, `"` and `$` drops, and
+    the character stays as it is."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'

@@ -8,6 +8,7 @@ image lives on Docker Hub (`docker.io`, with `library/` for one-part names).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 DOCKER_HUB = "docker.io"
@@ -80,9 +81,9 @@ def image_problem(name: str) -> str | None:
         return f"'{name}' has a tag; give the name only (e.g. '{bare}') and tags under 'tags:'"
     if host_part and not _HOST.fullmatch(host_part):
         return f"'{host_part}' is not a valid registry host"
-    port = re.search(r":([0-9]+)$", host_part)
-    if port and not (len(port[1]) <= 5 and 1 <= int(port[1]) <= _MAX_PORT):
-        return f"'{host_part}': port {port[1]} is not a port; ports go from 1 to {_MAX_PORT}"
+    port = _port_problem(host_part)
+    if port:
+        return port
     if path != path.lower():
         return f"'{name}' has upper-case letters; image names must be lower-case: " \
                f"'{host_part + '/' * bool(host_part) + path.lower()}'"
@@ -91,3 +92,53 @@ def image_problem(name: str) -> str | None:
             return (f"'{name}': path component '{component}' is not allowed; use lower-case "
                     "letters, digits and single separators (. _ __ -) between them")
     return None
+
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` cannot be a tag (the distribution grammar), with the fix; None when it
+    can."""
+    if _TAG.fullmatch(tag):
+        return None
+    shown = tag if len(tag) <= 60 else f"{tag[:60]}..."
+    fixed = re.sub(r"[^A-Za-z0-9._-]+", "-", tag).lstrip(".-")[:128]
+    example = f" such as '{fixed}'" if fixed and _TAG.fullmatch(fixed) else ""
+    return (f"'{shown}' is not a valid tag: a tag is 1 to 128 letters, digits, '_', '.' "
+            f"and '-', and does not start with '.' or '-'; write one{example}")
+
+
+def _port_problem(host: str) -> str | None:
+    port = re.search(r":([0-9]+)$", host)
+    if port and not (len(port[1]) <= 5 and 1 <= int(port[1]) <= _MAX_PORT):
+        return f"'{host}': port {port[1]} is not a port; ports go from 1 to {_MAX_PORT}"
+    return None
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` (a `registries:` key, already normalised) names no registry; None when
+    it can."""
+    if not _HOST.fullmatch(host):
+        return (f"'{host}' is not a registry host; write it as in the image names, such as "
+                "ghcr.io or 127.0.0.1:5000")
+    return _port_problem(host)
+
+
+def unused_host_note(host: str, image_hosts: Collection[str]) -> str | None:
+    """What to say of credentials for `host` when no image lives there (None when one
+    does): the image host it was probably meant for, when one is close."""
+    if host in image_hosts or not image_hosts:
+        return None
+    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    meant = sorted(h for h in image_hosts if h.rsplit(":", 1)[0] == bare)
+    if not meant:
+        import difflib  # for mistakes only
+
+        meant = difflib.get_close_matches(host, sorted(image_hosts), n=1, cutoff=0.6)
+    where = ", ".join(sorted(image_hosts))
+    unused = (f"no image in `images:` is on {host} (they are on {where}), so `run` never "
+              "logs in with these credentials")
+    if meant:
+        return f"{unused}: did you mean '{meant[0]}'? (a port is part of the host)"
+    return f"{unused} (only `promote` to a target on {host} would)"

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from dockyard import buildinputs, imagescan, publish, webhooks
 from dockyard.context import Context
+from dockyard.emptyplan import why_no_tags
 from dockyard.errors import ConfigError, DockyardError, InputError, WebhookError
 from dockyard.names import parse_image
 from dockyard.plan import Plan, make_plan
@@ -130,10 +131,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     started_at = now()
     try:
         if not plan.tags:
-            reasons = "; ".join(f"{s.rule}: {s.reason}" for s in plan.skipped) or "no rules"
-            raise InputError(f"no tag rule produced a tag for this context ({reasons})",
-                             hint="add a rule that always applies, such as `type=sha`, or "
-                                  "run where a branch or tag is checked out")
+            message, hint = why_no_tags(plan.context, plan.skipped)
+            raise InputError(message, hint=hint)
         release = publish.Release.of(plan)
         if push:  # before the build: a wrong password should cost seconds
             with section("Preflight: can every registry take this push?"):

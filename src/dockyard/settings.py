@@ -19,6 +19,7 @@ from dockyard import payloads, secrets, tagging
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
+from dockyard.registry_keys import registry_key_problems
 from dockyard.retention import Retention, parse_retention
 from dockyard.schema import CONFIG_SCHEMA, UPLOADS, conform, did_you_mean, join
 from dockyard.secrets import Secret
@@ -135,6 +136,9 @@ class Overrides:
     # The CI withholds secrets from this job (a fork's PR): a variable that only pushing
     # or notifying needs may be unset.
     secrets_withheld: bool = False
+    # `plan` computes tags only: a variable that only pushing or notifying needs may be
+    # unset, and the Dockerfile may be missing; each is noted.
+    planning: bool = False
 
 
 def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -142,12 +146,23 @@ def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> 
     chosen = explicit or env.get("DOCKYARD_CONFIG")
     if chosen:
         path = workdir / chosen
+        if path.is_dir():
+            raise ConfigError(chosen, [_directory_problem(path, chosen)])
         if not path.is_file():
             raise ConfigError(chosen, ["the config file does not exist; check the path "
                                        f"(looked in {workdir})"])
         return path
     default = workdir / DEFAULT_CONFIG
     return default if default.is_file() else None
+
+
+def _directory_problem(path: Path, chosen: str) -> str:
+    """What to say when --config (or DOCKYARD_CONFIG) names a directory."""
+    meant = Path(chosen) / DEFAULT_CONFIG
+    if (path / DEFAULT_CONFIG).is_file():
+        return f"is a directory, not a config file: did you mean {meant}?"
+    return (f"is a directory, not a config file, and holds no {DEFAULT_CONFIG}: name the "
+            f"file itself, such as {meant}")
 
 
 def load_settings(
@@ -187,6 +202,8 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     withheld: list[str] = []
     if overrides.secrets_withheld:
         data, problems, withheld = _without_withheld(data, problems)
+    elif overrides.planning:
+        data, problems, withheld = _without_withheld(data, problems, _UNSET_FOR_PLAN)
     unresolved = {where for where, _ in problems}
     problems += found  # the file's own (duplicate keys)
     # A value whose variable is missing would only add a second, misleading problem.
@@ -207,15 +224,22 @@ def _needed_to_publish(path: str) -> bool:
     return path.startswith(("registries.", "webhooks["))
 
 
-def _without_withheld(data: Any, problems: list[tuple[str, str]]
+_WITHHELD = "{where} uses a variable that is not set (a pull request from a fork gets no " \
+    "secrets): read as empty"
+_UNSET_FOR_PLAN = "{where} {problem}: `run` needs it to push or notify; `plan` goes on " \
+    "without it"
+
+
+def _without_withheld(data: Any, problems: list[tuple[str, str]], note: str = _WITHHELD,
                       ) -> tuple[Any, list[tuple[str, str]], list[str]]:
-    """A fork PR's config with its withheld variables read as empty, and notes saying so.
+    """A fork PR's config (or `plan`'s) with its withheld or unset variables read as
+    empty, and notes saying so.
 
     A webhook whose URL is withheld cannot be delivered: it is left out. An empty
     password or header is then unset like any empty secret (see `_build`)."""
     withheld = [where for where, _ in problems if _needed_to_publish(where)]
-    notes = [f"{where} uses a variable that is not set (a pull request from a fork gets no "
-             "secrets): read as empty" for where in withheld]
+    notes = [note.format(where=where, problem=problem.split(";")[0])
+             for where, problem in problems if _needed_to_publish(where)]
     hooks = data.get("webhooks") if isinstance(data, dict) else None
     if isinstance(hooks, list):
         dropped = {index for index, hook in enumerate(hooks)
@@ -504,8 +528,11 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
             and "build.context" not in refused \
             and not _exists(context / build.dockerfile, Path.is_file):
         key = "build.dockerfile" if "dockerfile" in raw_build else "build"
-        problems.append((key, f"no Dockerfile at '{context / build.dockerfile}'; create it "
-                              "or set build.dockerfile"))
+        missing = f"no Dockerfile at '{context / build.dockerfile}'"
+        if overrides.planning:
+            notes.append(f"{key}: {missing}: `plan` needs none, `run` will")
+        else:
+            problems.append((key, f"{missing}; create it or set build.dockerfile"))
 
     registries: dict[str, Credentials] = {}
     for host, entry in (data.get("registries") or {}).items():
@@ -521,6 +548,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
             continue
         registries[normalise_host(host)] = Credentials(
             username=entry["username"], password=Secret(entry["password"]))
+    problems += registry_key_problems(data.get("registries") or {}, images, notes)
     registries.update(_ci_registry_credentials(env, registries))
 
     built = (_webhook(hook, f"webhooks[{index}]", problems, notes)

@@ -194,3 +194,41 @@ def test_promote_uses_docker_login_for_hosts_without_an_entry(
     (entry,) = result["registries"]
     assert entry["pushed"] == ["stable"]
     assert auth_registry.manifest_digest("prom/dockercfg", "stable") == source
+
+
+@pytest.mark.parametrize("bad", ["Bad Tag!", ".hidden", "café", "x" * 129, "semi;colon"])
+def test_promote_to_an_invalid_tag_is_refused_before_any_request(
+    tmp_path: Path, proxy: FaultProxy, bad: str,
+) -> None:
+    push_image(_view(proxy), "prom/valid", "1.0.0")
+    proxy.reset_counts()
+
+    code, result, err = dockyard(tmp_path, "promote", f"{proxy.host}/prom/valid:1.0.0",
+                                 "stable", bad)
+
+    assert code == 2, err
+    assert result["exit_code"] == 2
+    assert "is not a valid tag" in err
+    assert proxy.count() == 0  # nothing read, nothing written
+    assert _view(proxy).manifest_digest("prom/valid", "stable") is None
+
+
+def test_promote_says_every_target_gets_the_same_tags_and_what_a_failed_preflight_left(
+    tmp_path: Path, registry: Registry, auth_registry: Registry,
+) -> None:
+    push_image(registry, "prom/words", "1.0.0")
+    code, _, err = dockyard(tmp_path, "promote", f"{registry.host}/prom/words:1.0.0",
+                            f"{registry.host}/prom/words:a", f"{auth_registry.host}/prom/w:b")
+    assert code == 2
+    assert "gets fewer" not in err
+    assert ("promote writes one set of tags to every target repository, and these targets ask "
+            f"for different ones ({registry.host}/prom/words is not given b; "
+            f"{auth_registry.host}/prom/w is not given a)") in err
+
+    # no credentials for the second registry: the preflight stops it, and says what it left
+    code, result, err = dockyard(tmp_path, "promote", f"{registry.host}/prom/words:1.0.0",
+                                 f"{auth_registry.host}/prom/w:1.0.0")
+    assert code == 1
+    assert "preflight failed, nothing was written" in err
+    assert "nothing was built" not in err
+    assert result["registries"][0]["status"] == "failed"

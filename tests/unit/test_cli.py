@@ -80,11 +80,15 @@ def test_zero_config_plan_uses_the_directory_name(git_repo: Callable[..., Path])
     assert "no dockyard.yml here" in err and "images:" in err
 
 
-def test_zero_config_without_a_dockerfile_exits_2(tmp_path: Path) -> None:
-    code, out, err = dockyard(tmp_path, "plan")
+def test_zero_config_without_a_dockerfile_exits_2_for_run(tmp_path: Path) -> None:
+    code, out, err = dockyard(tmp_path, "run")
     assert code == 2
     assert out == ""
     assert "no Dockerfile" in err
+
+    code, out, err = dockyard(tmp_path, "plan")  # plan builds nothing: a note
+    assert code == 0
+    assert "note: build: no Dockerfile at" in err
 
 
 def test_bad_config_exits_2_for_plan_too(git_repo: Callable[..., Path]) -> None:
@@ -141,12 +145,12 @@ def test_a_bug_exits_3_with_how_to_report_and_no_secret(
     assert "bug-secret-4471" not in err + out
 
 
-# What `plan` must not load: the engine and HTTP stacks, GitPython, and what only other
-# commands, CI platforms or rare rules use. A fresh interpreter runs the CLI, so the
-# modules it loads are the ones `plan` needs (start-up's own are left out).
+# What `plan` must not load: the engine and HTTP stacks, and what only other commands, CI
+# platforms or rare rules use. (GitPython, which reads the checkout, brings logging, uuid
+# and traceback with it.) A fresh interpreter runs the CLI, so the modules it loads are
+# the ones `plan` needs (start-up's own are left out).
 _NEVER_FOR_PLAN = {
-    "git", "docker", "requests", "urllib3", "rich", "uuid", "traceback", "logging",
-    "concurrent", "zoneinfo", "difflib",
+    "docker", "requests", "urllib3", "rich", "concurrent", "zoneinfo", "difflib",
     "dockyard.engine", "dockyard.publish", "dockyard.registry", "dockyard.webhooks",
     "dockyard.pipeline", "dockyard.progress",
 }
@@ -167,7 +171,7 @@ def _loaded_by_plan(repo: Path) -> set[str]:
     return {name for name in result["loaded"] if not name.startswith("_")}
 
 
-def test_plan_of_a_release_loads_no_engine_http_or_gitpython(
+def test_plan_of_a_release_loads_no_engine_or_http(
     git_repo: Callable[..., Path],
 ) -> None:
     repo = git_repo(tags=("v1.2.3",))
@@ -176,7 +180,7 @@ def test_plan_of_a_release_loads_no_engine_http_or_gitpython(
 
     loaded = _loaded_by_plan(repo)
 
-    assert {"dockyard.plan", "yaml", "semver"} <= loaded  # the check sees what it should
+    assert {"dockyard.plan", "yaml", "semver", "git"} <= loaded  # the check sees what it should
     assert loaded.isdisjoint(_NEVER_FOR_PLAN), loaded & _NEVER_FOR_PLAN
 
 
@@ -188,3 +192,104 @@ def test_plan_of_a_branch_without_config_loads_no_yaml_or_semver(
     assert "dockyard.plan" in loaded
     assert loaded.isdisjoint({*_NEVER_FOR_PLAN, "yaml", "semver"}), (
         loaded & {*_NEVER_FOR_PLAN, "yaml", "semver"})
+
+
+def test_config_flag_naming_a_directory_says_which_file_was_meant(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    (repo / "deploy").mkdir()
+    (repo / "deploy" / "dockyard.yml").write_text("images: [ghcr.io/acme/app]\n")
+    (repo / "empty").mkdir()
+
+    code, _, err = dockyard(repo, "plan", "--config", "deploy")
+    assert code == 2
+    assert "error: deploy: 1 problem" in err
+    assert "is a directory, not a config file: did you mean deploy/dockyard.yml?" in err
+    assert "does not exist" not in err
+
+    code, _, err = dockyard(repo, "plan", env={"DOCKYARD_CONFIG": "empty"})
+    assert code == 2
+    assert "error: empty: 1 problem" in err
+    assert "is a directory, not a config file, and holds no dockyard.yml" in err
+
+
+_NEEDS_SECRETS = """\
+images: [ghcr.io/acme/app]
+tags: ["type=semver,pattern={{version}}"]
+registries:
+  ghcr.io: {username: ci, password: "${REGISTRY_TOKEN}"}
+webhooks:
+  - url: https://hooks.example.com/deploy
+    secret: ${WEBHOOK_SECRET}
+"""
+
+
+def test_plan_needs_no_secrets_and_no_dockerfile_and_says_what_push_would_need(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo({"dockyard.yml": _NEEDS_SECRETS}, tags=("v1.2.3",))
+    (repo / "Dockerfile").unlink(missing_ok=True)
+
+    code, out, err = dockyard(repo, "plan", "--format", "json")
+
+    assert code == 0, err
+    assert json.loads(out)["tags"] == ["ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:latest"]
+    assert ("note: registries.ghcr.io.password uses ${REGISTRY_TOKEN}, which is not set: "
+            "`run` needs it to push or notify; `plan` goes on without it") in err
+    assert "note: webhooks[0].secret uses ${WEBHOOK_SECRET}, which is not set" in err
+    assert "note: build: no Dockerfile at" in err and "`plan` needs none, `run` will" in err
+
+
+def test_run_still_needs_the_secrets_and_the_dockerfile(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo({"dockyard.yml": _NEEDS_SECRETS}, tags=("v1.2.3",))
+    (repo / "Dockerfile").unlink(missing_ok=True)
+
+    code, _, err = dockyard(repo, "run", "--format", "json")
+
+    assert code == 2
+    assert "registries.ghcr.io.password: uses ${REGISTRY_TOKEN}, which is not set" in err
+    assert "webhooks[0].secret: uses ${WEBHOOK_SECRET}, which is not set" in err
+    assert "build: no Dockerfile at" in err
+
+
+def test_outside_git_plan_and_run_say_there_is_no_commit_to_name(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app]\ntags: [type=sha, 'type=ref,event=branch']\n")
+
+    code, out, err = dockyard(tmp_path, "plan", "--format", "json")
+
+    assert code == 0
+    assert json.loads(out)["tags"] == []
+    assert "warning: no tag rule produced a tag for this context" in err
+    assert "there is no commit to name" in err
+    assert "such as `type=raw,value=dev`" in err
+    assert "such as `type=sha`" not in err  # it is configured, and cannot apply here
+
+    # run (and merge) refuse the empty plan with the same explanation, before any build
+    from dockyard.context import resolve_context
+    from dockyard.errors import InputError
+    from dockyard.publish import Release
+    from dockyard.settings import load_settings
+
+    empty = plan.make_plan(load_settings(tmp_path / "dockyard.yml", {}),
+                           resolve_context({}, tmp_path))
+    with pytest.raises(InputError) as refused:
+        Release.of(empty)
+    assert refused.value.exit_code == 2
+    assert "there is no commit to name" in str(refused.value)
+    assert refused.value.hint is not None and "type=raw,value=dev" in refused.value.hint
+
+
+def test_detached_head_without_type_sha_suggests_it(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo()
+    subprocess.run(["git", "checkout", "--quiet", "--detach"], cwd=repo, check=True)
+    (repo / "dockyard.yml").write_text(
+        "images: [ghcr.io/acme/app]\ntags: ['type=ref,event=branch']\n")
+
+    code, _, err = dockyard(repo, "plan")
+
+    assert code == 0
+    assert "no branch or tag is known (HEAD is detached and carries no tag)" in err
+    assert "or add `type=sha`, which names the commit" in err

@@ -810,3 +810,31 @@ def test_schedule_is_the_same_everywhere(repos: Repos) -> None:
 )
 def test_web_url(remote: str, url: str | None) -> None:
     assert web_url(remote) == url
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    (github_env("zzz", "refs/heads/main"), "GITHUB_SHA"),
+    (gitlab_env("not-a-sha", CI_COMMIT_BRANCH="main"), "CI_COMMIT_SHA"),
+    (gitlab_env(SHA, source="merge_request_event", CI_MERGE_REQUEST_IID="3",
+                CI_MERGE_REQUEST_SOURCE_BRANCH_SHA="12345"),
+     "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"),
+    (jenkins_env("g" * 40, BRANCH_NAME="main"), "GIT_COMMIT"),
+    (github_env(SHA[:12], "refs/heads/main"), "GITHUB_SHA"),  # a short sha names no commit
+])
+def test_a_ci_sha_that_cannot_be_a_commit_is_an_input_error(
+    tmp_path: Path, env: dict[str, str], variable: str,
+) -> None:
+    with pytest.raises(ContextError) as info:
+        resolve(env, tmp_path)
+
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(f"{variable}=")
+    assert "not a commit" in str(info.value)
+    assert info.value.hint is not None and variable in info.value.hint
+
+
+def test_a_ci_sha_in_capitals_is_read_in_lower_case(tmp_path: Path) -> None:
+    context = resolve(github_env(SHA.upper(), "refs/heads/main"), tmp_path)
+
+    assert context.sha == SHA
+    assert context.short_sha == SHA[:7]

@@ -317,3 +317,19 @@ def test_origin_head_gives_default_branch(repos: Repos) -> None:
     repos.git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
 
     assert facts(repo).default_branch == "develop"
+
+
+def test_git_dir_names_the_repository(repos: Repos, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repos.make()
+    repos.git(repo, "tag", "v3.0.0")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))  # as inside a hook, or `git --git-dir`
+
+    got = facts(elsewhere)
+
+    assert got.sha == repos.git(repo, "rev-parse", "HEAD")
+    assert got.branch == "main"
+    assert got.tags == ("v3.0.0",)
+    assert got.dirty is False

@@ -220,3 +220,54 @@ def test_registered_secrets_are_listed_for_ci_masking() -> None:
 
     register("remote-url-token-5150")
     assert "remote-url-token-5150" in known()
+
+
+def test_registry_key_without_the_port_of_the_images_gets_a_did_you_mean(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, """\
+        images: [127.0.0.1:5732/acme/app, ghcr.io/acme/app]
+        registries:
+          127.0.0.1: {username: ci, password: pw}
+          ghcr.oi: {username: ci, password: pw}
+          ghcr.io: {username: ci, password: pw}
+        """)
+
+    notes = load_settings(path, {}).notes
+
+    assert notes == (
+        "registries.127.0.0.1: no image in `images:` is on 127.0.0.1 (they are on "
+        "127.0.0.1:5732, ghcr.io), so `run` never logs in with these credentials: did you "
+        "mean '127.0.0.1:5732'? (a port is part of the host)",
+        "registries.ghcr.oi: no image in `images:` is on ghcr.oi (they are on "
+        "127.0.0.1:5732, ghcr.io), so `run` never logs in with these credentials: did you "
+        "mean 'ghcr.io'? (a port is part of the host)",
+    )
+
+
+def test_registry_key_matching_no_image_is_noted(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        images: [ghcr.io/acme/app]
+        registries:
+          quay.io: {username: ci, password: pw}
+        """)
+
+    [note] = load_settings(path, {}).notes
+
+    assert note.startswith("registries.quay.io: no image in `images:` is on quay.io")
+    assert "did you mean" not in note
+    assert "only `promote` to a target on quay.io would" in note
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "123456"])
+def test_registry_key_port_out_of_range_is_a_problem(tmp_path: Path, port: str) -> None:
+    path = write(tmp_path, f"""\
+        images: [ghcr.io/acme/app]
+        registries:
+          "127.0.0.1:{port}": {{username: ci, password: pw}}
+        """)
+
+    assert problems_of(path) == (
+        f"line 3: registries.127.0.0.1:{port}: '127.0.0.1:{port}': port {port} is not a "
+        "port; ports go from 1 to 65535",
+    )

@@ -76,6 +76,26 @@ def number(env: Mapping[str, str], name: str) -> int | None:
     return int(text)
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def commit_sha(env: Mapping[str, str], name: str) -> str | None:
+    """A commit sha variable (GITHUB_SHA, CI_COMMIT_SHA, GIT_COMMIT); one that cannot be a
+    commit is an input error, not a tag such as `sha-zzz`."""
+    text = value(env, name)
+    if text is None:
+        return None
+    if not _COMMIT.fullmatch(text.lower()):
+        shown = text if len(text) <= 70 else f"{text[:70]}..."
+        raise ContextError(
+            f"{name}={shown!r} is not a commit: a commit's sha is 40 hexadecimal digits "
+            "(64 in a SHA-256 repository)",
+            hint=f"unset {name}, or set it to the full sha of the commit being built "
+            "(`git rev-parse HEAD`)",
+        )
+    return text.lower()
+
+
 def timestamp(text: str | None) -> datetime | None:
     """An ISO 8601 time with an offset, in UTC; None when absent or unreadable."""
     if not text:

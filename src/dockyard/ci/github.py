@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dockyard.ci import Facts, timestamp, value
+from dockyard.ci import Facts, commit_sha, timestamp, value
 from dockyard.errors import ContextError
 
 _PULL_REF = re.compile(r"^refs/pull/(\d+)/")
@@ -52,7 +52,7 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
         )
     event_name = value(env, "GITHUB_EVENT_NAME")
     ref = value(env, "GITHUB_REF")
-    sha = value(env, "GITHUB_SHA")
+    sha = commit_sha(env, "GITHUB_SHA")
     pr_number = _pr_number(ref, event_name, payload)
     branch = tag = base_ref = pr_head_sha = None
     if pr_number is not None:

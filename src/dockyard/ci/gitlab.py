@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dockyard.ci import Facts, number, timestamp, value
+from dockyard.ci import Facts, commit_sha, number, timestamp, value
 
 # CI_PIPELINE_SOURCE -> GitHub event name
 _EVENTS = {
@@ -27,7 +27,7 @@ def detected(env: Mapping[str, str]) -> bool:
 
 
 def read(env: Mapping[str, str]) -> Facts:
-    sha = value(env, "CI_COMMIT_SHA")
+    sha = commit_sha(env, "CI_COMMIT_SHA")
     mr = number(env, "CI_MERGE_REQUEST_IID")
     tag = value(env, "CI_COMMIT_TAG")
     # CI_COMMIT_BRANCH is unset in tag and MR pipelines; REF_NAME is the last resort.
@@ -42,7 +42,7 @@ def read(env: Mapping[str, str]) -> Facts:
         branch = value(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
         base_ref = value(env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
         # Set only in merged-results pipelines; otherwise the commit built is the head.
-        pr_head_sha = value(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or sha
+        pr_head_sha = commit_sha(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or sha
     elif tag:
         ref = f"refs/tags/{tag}"
         branch = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dockyard.ci import Facts, number, repository_of, value, web_url
+from dockyard.ci import Facts, commit_sha, number, repository_of, value, web_url
 
 _REMOTE_PREFIXES = ("refs/remotes/origin/", "origin/", "refs/heads/")
 
@@ -43,7 +43,7 @@ def read(env: Mapping[str, str]) -> Facts:
         provider="jenkins",
         event=_event(env, change),
         ref=ref,
-        sha=value(env, "GIT_COMMIT"),
+        sha=commit_sha(env, "GIT_COMMIT"),
         branch=branch,
         tag=tag,
         pr_number=change,

@@ -232,8 +232,9 @@ def _copy_once(landings: Sequence[Landing], source: Source, settings: Target,
     read once for all of them."""
     image, manifest = source
     waiting = [landing for landing in landings if landing.error is None
-               and landing.image != image]
-    holder = next((landing for landing in landings if landing.image == image), None)
+               and not _same_repository(landing.image, image)]
+    holder = next((landing for landing in landings if _same_repository(landing.image, image)),
+                  None)
     if holder is not None and holder.error is None:
         holder.source = manifest
     if not waiting:
@@ -249,6 +250,13 @@ def _copy_once(landings: Sequence[Landing], source: Source, settings: Target,
         return
     with connect(parse_image(image).host, found) as client:
         _fan_out(client, image, manifest, waiting, log, policy, sleep)
+
+
+def _same_repository(one: str, other: str) -> bool:
+    """Whether two image names are one repository, however each is spelled
+    (`index.docker.io/acme/app` is `docker.io/acme/app`)."""
+    first, second = parse_image(one), parse_image(other)
+    return (first.host, first.path) == (second.host, second.path)
 
 
 def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None,

@@ -107,8 +107,10 @@ def preflight_results(release: Release,
     return tuple(results)
 
 
-def preflight_error(problems: Mapping[str, PublishError]) -> PublishError:
+def preflight_error(problems: Mapping[str, PublishError],
+                    untouched: str = "nothing was built or pushed") -> PublishError:
+    """`untouched` says what the command left undone: promote and merge build nothing."""
     lines = [f"{image}: {str(problem).removeprefix(parse_image(image).host + ': ')}"
              for image, problem in problems.items()]
-    return PublishError("preflight failed, nothing was built or pushed:\n  "
+    return PublishError(f"preflight failed, {untouched}:\n  "
                         + "\n  ".join(lines).replace("\n  hint:", "\n    hint:"))

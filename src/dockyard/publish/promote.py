@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from dockyard.errors import InputError, PublishError
-from dockyard.names import image_problem, parse_image
+from dockyard.names import image_problem, parse_image, tag_problem
 from dockyard.publish.connect import (
     Connect,
     DockerLogin,
@@ -71,6 +71,9 @@ def promote(settings: Target, source: str, targets: Sequence[str], *, log: Log =
         if tag.startswith("sha256:"):
             raise InputError(f"'{target}' is a digest; promote writes tags",
                              hint="give a tag, or name:tag")
+        problem = tag_problem(tag)
+        if problem:  # before anything is read or written: the registry's answer says less
+            raise InputError(f"target '{target}': {problem}")
         if target_image not in wanted:
             images.append(target_image)
             wanted[target_image] = []
@@ -82,9 +85,12 @@ def promote(settings: Target, source: str, targets: Sequence[str], *, log: Log =
     tags = list(dict.fromkeys(tag for names in wanted.values() for tag in names))
     uneven = [i for i in images if sorted(set(wanted[i])) != sorted(tags)]
     if uneven:
-        raise InputError(f"every target repository must get the same tags ({', '.join(tags)}"
-                         f"); {', '.join(uneven)} gets fewer",
-                         hint="run promote once per set of tags")
+        missing = "; ".join(f"{i} is not given {', '.join(t for t in tags if t not in wanted[i])}"
+                            for i in uneven)
+        raise InputError(f"promote writes one set of tags to every target repository, and "
+                         f"these targets ask for different ones ({missing})",
+                         hint="give every repository the same tags, or run promote once "
+                              "per set of tags")
     manifest, identity = _fetch(settings, connect, image, ref, docker_login)
     release = Release(images=tuple(images),
                       tags=tuple(promoted_tag(t, i) for i, t in enumerate(tags)),
@@ -100,7 +106,8 @@ def publish_manifest(settings: Target, release: Release, digest: str, log: Log,
     problems = preflight(settings, release, connect=connect, log=log,
                          docker_login=docker_login)
     if problems:
-        return Outcome(None, preflight_results(release, problems), preflight_error(problems))
+        return Outcome(None, preflight_results(release, problems),
+                       preflight_error(problems, "nothing was written"))
     published = publish(settings, release, None, log=log, connect=connect, sleep=sleep,
                         docker_login=docker_login, upload=upload, copy_from=copy_from)
     landed = next((r.digest for r in published.registries if r.digest), digest)

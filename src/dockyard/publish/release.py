@@ -31,9 +31,10 @@ class Release:
     def of(cls, plan: Any) -> Release:
         """From a pipeline.Plan: its images and tags, this build's version and revision."""
         if not plan.tags:
-            raise InputError("the tag plan is empty for this context: nothing to tag",
-                             hint="check `dockyard plan`; add a rule that always applies, "
-                                  "such as `type=sha`")
+            from dockyard.emptyplan import why_no_tags
+
+            message, hint = why_no_tags(plan.context, plan.skipped)
+            raise InputError(message, hint=hint)
         return cls(images=tuple(plan.images), tags=tuple(plan.tags), version=plan.version,
                    revision=plan.labels.get(REVISION_LABEL))
 
