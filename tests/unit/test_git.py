@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockyard.errors import ContextError
-from dockyard.git import GitFacts, NoGit, read_git
+from dockyard.git import GitFacts, NoGit, Refs, read_git, read_refs
 
 if TYPE_CHECKING:
     from conftest import Repos  # tests/unit/conftest.py; typing only, pytest provides it
@@ -333,3 +333,24 @@ def test_git_dir_names_the_repository(repos: Repos, tmp_path: Path,
     assert got.branch == "main"
     assert got.tags == ("v3.0.0",)
     assert got.dirty is False
+
+
+def test_refs_of_a_clone_name_local_and_origin_branches_and_tags(repos: Repos) -> None:
+    origin = repos.make("origin")
+    repos.git(origin, "branch", "feature-x")
+    repos.git(origin, "tag", "v1.0.0")
+    clone = repos.root / "clone"
+    repos.git(repos.root, "clone", "--quiet", f"file://{origin}", str(clone))
+    repos.git(clone, "branch", "local-only")
+
+    got = read_refs(clone)
+
+    assert got == Refs(branches=frozenset({"main", "feature-x", "local-only"}),
+                       tags=frozenset({"v1.0.0"}), shallow=False)
+
+
+def test_refs_outside_a_repository_say_why(tmp_path: Path) -> None:
+    got = read_refs(tmp_path)
+
+    assert isinstance(got, NoGit)
+    assert "not a git checkout" in got.reason
