@@ -211,11 +211,16 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
 
 def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
     settings, context = _prepare(args, env, out)
+    from dockyard.backend import choice_for
     from dockyard.plan import make_plan  # no docker-py, no HTTP stack: `plan` stays fast
 
     plan = make_plan(settings, context)
-    out.ci.publish(plan.to_dict())
-    _render(plan.to_dict(), args.format, out, _plan_text)
+    data = plan.to_dict()
+    data["backend"] = choice_for(settings.build.buildkit,  # which builder would build, why
+                                 settings.build.context / settings.build.dockerfile,
+                                 env).to_dict()
+    out.ci.publish(data)
+    _render(data, args.format, out, _plan_text)
     return EXIT_OK
 
 
@@ -400,6 +405,10 @@ def _plan_text(data: Mapping[str, Any]) -> str:
         lines += _table(("RULE", "REASON"), skipped)
     lines += ["", "references:"] + [f"  {ref}" for ref in data["tags"]]
     lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
+    if data.get("backend"):
+        backend = data["backend"]
+        missing = "" if backend["buildx_found"] else " -- docker buildx is not installed here"
+        lines += ["", f"backend: {backend['why']}{missing}"]
     return "\n".join(lines)
 
 
