@@ -232,7 +232,9 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
 
     verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
     reporter = Reporter(out.stderr, mode=choose_mode(env, out.stderr), verbosity=verbosity)
-    engine = Engine.connect(env, progress=reporter.transfer, detail=reporter.detail)
+    from dockyard.builders import open_builder  # docker-py, or buildx (build.backend)
+
+    engine = open_builder(settings, env, reporter, Engine.connect)
     try:
         with out.ci.section("dockyard_run", "Build and push " + ", ".join(settings.images)):
             result = pipeline.run(settings, context, engine, log=reporter.info,

@@ -265,7 +265,12 @@ def _dockerfile_line(build: Build, message: str) -> str:
     match = _PARSE_LINE.search(message)
     if match is None:
         return ""
-    number = int(match[1])
+    return dockerfile_line(build, int(match[1]))
+
+
+def dockerfile_line(build: Build, number: int) -> str:
+    """Line `number` of the build's Dockerfile, quoted for an error message ("" when
+    there is no such line)."""
     try:
         with (build.context / build.dockerfile).open(encoding="utf-8",
                                                       errors="replace") as file:
