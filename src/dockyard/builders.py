@@ -27,4 +27,5 @@ def open_builder(settings: Settings, env: Mapping[str, str], reporter: Any,
     binary = backend.find_buildx(env)
     assert binary is not None  # require() refused a missing buildx
     # The pre-push scan of the layout (dockyard.imagescan) is passed in here as `scan=`.
-    return Buildx(binary, env, settings, progress=reporter.transfer, detail=reporter.detail)
+    return Buildx(binary, env, settings, progress=reporter.transfer, detail=reporter.detail,
+                  load=not settings.push)

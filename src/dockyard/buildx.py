@@ -126,12 +126,14 @@ def invocation(binary: str, build: Build, *, tags: Sequence[str], labels: Mappin
 class Buildx:
     """Builds with buildx, pushes the layout it wrote; what the pipeline calls a Builder.
 
-    `scan` sees the finished layout before `build` returns, so before any push.
+    `scan` sees the finished layout before `build` returns, so before any push. `load`:
+    the engine behind the default (docker driver) builder gets the image too, tagged, as
+    a docker-py build leaves it (for `--no-push`; a push reads the layout only).
     """
 
     def __init__(self, binary: Path, env: Mapping[str, str], settings: Target, *,
                  progress: Progress = _no_progress, detail: LogSink = _ignore,
-                 connect: Connect | None = None, scan: Scan = _no_scan,
+                 connect: Connect | None = None, scan: Scan = _no_scan, load: bool = True,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._binary = binary
         self._env = dict(env)
@@ -140,6 +142,7 @@ class Buildx:
         self._detail = detail
         self._connect = connect or connector(settings, sleep)
         self._scan = scan
+        self._load = load
         self._sleep = sleep
         self._workdir = Path(tempfile.mkdtemp(prefix="dockyard-buildx-"))  # 0700
         self.layout: Path | None = None
@@ -157,7 +160,7 @@ class Buildx:
         metadata.unlink(missing_ok=True)
         command = invocation(str(self._binary), build, tags=list(tags), labels=labels,
                              layout=layout, metadata=metadata,
-                             load=build.buildkit.builder is None)
+                             load=self._load and build.buildkit.builder is None)
         progress = _Progress(log, self._progress)
         try:
             process = subprocess.Popen(command.argv, env={**self._env, **command.env},

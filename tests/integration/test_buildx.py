@@ -24,6 +24,7 @@ import pytest
 
 from dockyard.registry import INDEX_TYPES, OCI_INDEX
 from support.availability import is_ci, unavailable
+from support.buildcache import forget_build
 from support.cli import Outcome, run_cli
 from support.engine import modern_env
 from support.registry import Registry, RegistryFactory
@@ -238,38 +239,9 @@ def build_steps(stderr: str) -> dict[str, bool]:
 
 
 def forget_local_cache(marker: str, images: Sequence[str]) -> int:
-    """Remove from the modern engine what one test built: its `images` (all their tags),
-    then the build-cache records whose description holds `marker` (unique to the test
-    run), and nothing else; how many records went.
-
-    The docker driver has one cache per engine, shared with everyone else's builds, so
-    the test empties it only of what it made (a fresh docker-container builder would be
-    the clean way, but privileged containers cannot run on these machines). An image in
-    the store holds its build's records, and a record holds its parent: images first,
-    then the records, children before parents, until none is left."""
-    environment = modern_env()
-
-    def docker_cli(*args: str) -> str:
-        return subprocess.run(["docker", *args], env=environment, capture_output=True,
-                              text=True, timeout=120, check=True).stdout
-
-    for image in images:
-        tags = docker_cli("images", "--format", "{{.Repository}}:{{.Tag}}", image).split()
-        if tags:
-            docker_cli("rmi", *tags)
-    removed = 0
-    for _ in range(10):
-        ids = []
-        for record in docker_cli("buildx", "du", "--verbose").split("\n\n"):
-            fields = dict(line.split(":", 1) for line in record.splitlines() if ":" in line)
-            if marker in fields.get("Description", ""):
-                ids.append(fields["ID"].strip())
-        if not ids:
-            return removed
-        for record_id in ids:
-            docker_cli("buildx", "prune", "--force", "--filter", f"id={record_id}")
-        removed += len(ids)
-    raise AssertionError(f"the build cache keeps records of {marker}: {ids}")
+    """The modern engine without this test's images and build-cache records (see
+    support.buildcache: the docker driver's cache is the engine's, shared)."""
+    return forget_build(marker, images, modern_env())
 
 
 def test_registry_cache_export_then_import_on_an_empty_cache_hits_every_step(
