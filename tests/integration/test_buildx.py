@@ -95,12 +95,19 @@ def test_secret_and_cache_mounts_build_and_the_secret_is_in_nothing_that_lands(
         RUN --mount=type=secret,id=npm_token,required=true \\
             echo "{run}: the token is $(cat /run/secrets/npm_token)" \\
             && sha256sum /run/secrets/npm_token | cut -c1-16 > /token.sha
+        RUN --mount=type=secret,id=npmrc,target=/root/.npmrc,required=true \\
+            grep -c authToken /root/.npmrc > /npmrc-lines
         """)
     repo = git_repo({"Dockerfile": dockerfile}, tags=("v3.1.0",))
+    secret_file = tmp_path / "npmrc"
+    secret_file.write_text(f"//registry.npmjs.org/:_authToken={SECRET}\n")
     name = "buildx/secrets"
-    configure(repo, (registry, auth_registry), name, """\
+    configure(repo, (registry, auth_registry), name, f"""\
         secrets:
-          npm_token: ${NPM_TOKEN}
+          npm_token: ${{NPM_TOKEN}}
+        secret_files:
+          npmrc: {secret_file}
+        provenance: mode=max
         """)
     record = tmp_path / "record.json"
     outcome = dockyard(repo, "run", "--output", str(record),
@@ -120,6 +127,7 @@ def test_secret_and_cache_mounts_build_and_the_secret_is_in_nothing_that_lands(
              "record": record.read_text()}
     blobs = dict(every_blob(auth_registry, name, digest))
     assert any(b"/token.sha" in content for content in blobs.values())  # layers were read
+    assert any(b"https://slsa.dev/provenance" in c for c in blobs.values())  # mode=max too
     for form in encoded(SECRET):
         for where, text in texts.items():
             assert form.decode() not in text, where
