@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dockyard.engine import PushResult, docker_config_credentials, dockerfile_line, plain_text
-from dockyard.errors import BuildError, PublishError
+from dockyard.errors import BuildError, DockyardError, InputError, PublishError
 from dockyard.names import parse_image
 from dockyard.publish.connect import Connect, Target, connector, retry_policy
 from dockyard.publish.copy import copy_manifest
@@ -50,6 +50,7 @@ _SECRET_VARIABLE = "DOCKYARD_BUILDX_SECRET_{index}"  # noqa: S105 -- a name, no 
 # Build args named like these would change the buildx process itself: on the command line
 _PROCESS_VARIABLES = ("PATH", "HOME", "TMPDIR", "LANG", "USER", "SHELL")
 _PROCESS_PREFIXES = ("DOCKER_", "BUILDX_", "BUILDKIT_", "DOCKYARD_", "LC_")
+_NO_BUILDER = re.compile(r'no builder "[^"]*" found')
 _LOCATED = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+)$")
 
 
@@ -308,13 +309,19 @@ class _Progress:
             self._done.add(digest)
             self._say(f"#{number} DONE {_seconds(vertex)}")
 
-    def failure(self, build: Build, code: int) -> BuildError:
+    def failure(self, build: Build, code: int) -> DockyardError:
         """The build's failure as docker-py's path words it: the step, the error, the
-        Dockerfile line."""
+        Dockerfile line. A builder that does not exist is bad input (exit 2)."""
         errors = [(name, error) for name, error in self._errors if "canceled" not in error]
         step, error = errors[0] if errors else ("", "")
         final = next((line.removeprefix("ERROR: ") for line in reversed(self._text)
                       if line.startswith("ERROR:")), "")
+        if _NO_BUILDER.fullmatch(final) and build.buildkit.builder:
+            return InputError(f"build.builder: buildx has no builder "
+                              f"'{build.buildkit.builder}' here; nothing was built",
+                              hint="create it (`docker buildx create --name "
+                                   f"{build.buildkit.builder} ...`, see docs/building.md), "
+                                   "or name one that `docker buildx ls` lists")
         message = error or final or f"buildx exited with status {code}"
         where = f" at {plain_text(step)}" if step else ""
         located = next((m for m in map(_LOCATED.match, self._text) if m), None)

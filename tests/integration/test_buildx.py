@@ -344,3 +344,15 @@ def test_sbom_from_a_local_generator_lands_as_an_spdx_attestation(
     assert statement["predicate"]["spdxVersion"].startswith("SPDX-")
     [image] = [c for c in index["manifests"] if c["platform"]["os"] == "linux"]
     assert attestation["annotations"]["vnd.docker.reference.digest"] == image["digest"]
+
+
+def test_a_builder_that_does_not_exist_is_exit_2_and_nothing_lands(
+    git_repo: Callable[..., Path], registry: Registry,
+) -> None:
+    repo = git_repo({"Dockerfile": "FROM scratch\nCOPY a /a\n", "a": "a\n"}, tags=("v1.0.0",))
+    configure(repo, (registry,), "buildx/nobuilder", "builder: no-such-builder\n")
+    outcome = dockyard(repo, "run")
+    assert outcome.code == 2, outcome.stderr
+    assert "build.builder: buildx has no builder 'no-such-builder' here" in \
+        outcome.json["error"]
+    assert registry.tags("buildx/nobuilder") == []

@@ -87,6 +87,14 @@ def test_progress_renders_steps_like_buildx_plain_and_a_failure_like_docker_py(
                              "  Dockerfile line 2: RUN make")
 
 
+def test_a_builder_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
+    progress = _Progress(lambda _: None, lambda *_: None)
+    progress.event('ERROR: no builder "k8s" found')
+    error = progress.failure(Build(context=tmp_path, buildkit=BuildKit(builder="k8s")), 1)
+    assert error.exit_code == 2
+    assert str(error).startswith("build.builder: buildx has no builder 'k8s' here")
+
+
 def write_blob(root: Path, content: bytes) -> str:
     digest = hashlib.sha256(content).hexdigest()
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
