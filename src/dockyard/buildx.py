@@ -47,9 +47,11 @@ Progress = Callable[[str, int, "int | None"], None]
 Scan = Callable[[Path], None]  # an OCI layout to check before anything is pushed
 _LOG_TAIL = 20
 _SECRET_VARIABLE = "DOCKYARD_BUILDX_SECRET_{index}"  # noqa: S105 -- a name, no value
-# Build args named like these would change the buildx process itself: on the command line
-_PROCESS_VARIABLES = ("PATH", "HOME", "TMPDIR", "LANG", "USER", "SHELL")
-_PROCESS_PREFIXES = ("DOCKER_", "BUILDX_", "BUILDKIT_", "DOCKYARD_", "LC_")
+# Build args named like these (in any case) would change the buildx process itself, its
+# proxies, its ssh agent or its Kubernetes config: they go on the command line
+_PROCESS_VARIABLES = ("PATH", "HOME", "TMPDIR", "LANG", "USER", "SHELL", "KUBECONFIG",
+                      "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY")
+_PROCESS_PREFIXES = ("DOCKER_", "BUILDX_", "BUILDKIT_", "DOCKYARD_", "LC_", "SSH_", "XDG_")
 _NO_BUILDER = re.compile(r'no builder "[^"]*" found')
 _LOCATED = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+)$")
 
@@ -97,7 +99,8 @@ def invocation(binary: str, build: Build, *, tags: Sequence[str], labels: Mappin
     if build.no_cache:
         argv.append("--no-cache")
     for name, value in build.args.items():
-        if name in _PROCESS_VARIABLES or name.startswith(_PROCESS_PREFIXES) or "=" in name:
+        if name.upper() in _PROCESS_VARIABLES or name.upper().startswith(_PROCESS_PREFIXES) \
+                or "=" in name:
             argv += ["--build-arg", f"{name}={value}"]
         else:  # buildx reads the value of `--build-arg NAME` from its environment
             argv += ["--build-arg", name]

@@ -23,7 +23,8 @@ TOKEN = "ghp_NotOnTheCommandLine42"
 def test_secrets_and_build_args_travel_in_the_environment_never_on_the_command_line(
     tmp_path: Path,
 ) -> None:
-    build = Build(context=tmp_path, args={"NPM_TOKEN": TOKEN, "PATH": "/x"}, target="run",
+    build = Build(context=tmp_path, args={"NPM_TOKEN": TOKEN, "PATH": "/x",
+                                          "http_proxy": "http://127.0.0.1:3128"}, target="run",
                   buildkit=BuildKit(secrets={"npm": Secret(TOKEN)},
                                     secret_files={"rc": tmp_path / "npmrc"},
                                     ssh=("default",), platforms=("linux/amd64", "linux/arm64"),
@@ -36,7 +37,8 @@ def test_secrets_and_build_args_travel_in_the_environment_never_on_the_command_l
     assert TOKEN not in argv
     assert command.env == {"NPM_TOKEN": TOKEN, "DOCKYARD_BUILDX_SECRET_0": TOKEN}
     assert "--secret id=npm,env=DOCKYARD_BUILDX_SECRET_0" in argv
-    assert "--build-arg NPM_TOKEN --build-arg PATH=/x" in argv  # PATH would change buildx
+    # PATH or a proxy would change buildx itself: on the command line
+    assert "--build-arg NPM_TOKEN --build-arg PATH=/x --build-arg http_proxy=http://" in argv
     assert f"--secret id=rc,src={tmp_path / 'npmrc'}" in argv
     assert "--platform linux/amd64,linux/arm64" in argv
     assert "--cache-from type=gha --cache-to type=gha,mode=max" in argv
