@@ -356,3 +356,22 @@ def test_a_builder_that_does_not_exist_is_exit_2_and_nothing_lands(
     assert "build.builder: buildx has no builder 'no-such-builder' here" in \
         outcome.json["error"]
     assert registry.tags("buildx/nobuilder") == []
+
+
+def test_upload_each_sends_the_layout_to_every_registry_with_one_digest(
+    git_repo: Callable[..., Path], registry: Registry, registry_factory: RegistryFactory,
+) -> None:
+    repo = git_repo({"Dockerfile": "FROM scratch\nCOPY a /a\n", "a": uuid.uuid4().hex},
+                    tags=("v1.1.0",))
+    other = registry_factory()
+    name = "buildx/each"
+    configure(repo, (registry, other), name, "backend: buildx\n")
+    with (repo / "dockyard.yml").open("a") as config:
+        config.write("publish: {upload: each}\n")
+    outcome = dockyard(repo, "run")
+    assert outcome.code == 0, outcome.stderr
+    digest = outcome.json["digest"]
+    assert "copying" not in outcome.stderr  # each registry got the layout itself
+    for each in (registry, other):
+        assert each.manifest_digest(name, "1.1.0") == digest
+        assert each.manifest_digest(name, "1") == digest
