@@ -260,6 +260,7 @@ class _Progress:
         self._names: dict[str, str] = {}
         self._errors: list[tuple[str, str]] = []  # (step name, error)
         self._text: list[str] = []
+        self._partial: dict[str, bytes] = {}  # per step, output after its last newline
         self.tail: deque[str] = deque(maxlen=_LOG_TAIL)
 
     def _say(self, line: str) -> None:
@@ -284,13 +285,19 @@ class _Progress:
         for entry in _entries(event, "logs"):
             digest = str(entry.get("vertex") or "")
             try:
-                data = base64.b64decode(str(entry.get("data") or "")).decode("utf-8",
-                                                                              "replace")
+                data = base64.b64decode(str(entry.get("data") or ""))
             except ValueError:
                 continue
-            for line in data.splitlines():
-                if line.strip():
-                    self._say(f"#{self._number(digest)} {line}")
+            # Whole lines only: a chunk may end mid-line, and a secret cut in two would
+            # escape redaction. The rest waits for its newline (or the step's end).
+            *lines, self._partial[digest] = (self._partial.get(digest, b"") + data).split(b"\n")
+            for line in lines:
+                self._output(digest, line)
+
+    def _output(self, digest: str, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if text.strip():
+            self._say(f"#{self._number(digest)} {text}")
 
     def _vertex(self, vertex: Mapping[str, Any]) -> None:
         digest = str(vertex.get("digest") or "")
@@ -301,6 +308,8 @@ class _Progress:
             self._say(f"#{number} {name}")
         if digest in self._done:
             return
+        if vertex.get("completed") or vertex.get("error") or vertex.get("cached"):
+            self._output(digest, self._partial.pop(digest, b""))  # its last, unended line
         if vertex.get("error"):
             self._done.add(digest)
             self._errors.append((name, str(vertex["error"])))

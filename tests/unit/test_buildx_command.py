@@ -3,6 +3,7 @@ it reads from."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -87,6 +88,20 @@ def test_progress_renders_steps_like_buildx_plain_and_a_failure_like_docker_py(
     assert error.exit_code == 1
     assert error.message == ("the build failed at [2/2] RUN make: exit code: 2\n"
                              "  Dockerfile line 2: RUN make")
+
+
+def test_a_step_s_output_is_logged_in_whole_lines_so_a_secret_is_never_cut(
+    tmp_path: Path,
+) -> None:
+    secret = Secret("s3cr3t-token-value-x")
+    lines: list[str] = []
+    progress = _Progress(lines.append, lambda *_: None)
+    text = f"token={secret.reveal()}\nlast".encode()
+    for part in (text[:12], text[12:], b""):  # the secret split across two chunks
+        progress.event({"logs": [{"vertex": "v", "data": base64.b64encode(part).decode()}]})
+    assert lines == ["#1 token=s3cr3t-token-value-x"]  # whole, so redaction can see it
+    progress.event({"vertexes": [{"digest": "v", "name": "RUN x", "completed": "x"}]})
+    assert lines[1:3] == ["#1 RUN x", "#1 last"]  # the unended line, when the step ends
 
 
 def test_a_builder_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
