@@ -20,6 +20,16 @@ static final Map INPUTS = [
     push      : 'DOCKYARD_PUSH',
     registries: 'DOCKYARD_REGISTRIES',
     webhooks  : 'DOCKYARD_WEBHOOKS',
+    secrets   : 'DOCKYARD_SECRETS',
+    secretFiles: 'DOCKYARD_SECRET_FILES',
+    ssh       : 'DOCKYARD_SSH',
+    platforms : 'DOCKYARD_PLATFORMS',
+    cacheFrom : 'DOCKYARD_CACHE_FROM',
+    cacheTo   : 'DOCKYARD_CACHE_TO',
+    provenance: 'DOCKYARD_PROVENANCE',
+    sbom      : 'DOCKYARD_SBOM',
+    builder   : 'DOCKYARD_BUILDER',
+    backend   : 'DOCKYARD_BACKEND',
 ]
 
 @groovy.transform.Field

@@ -39,6 +39,7 @@ def run_checks(settings: Settings | DockyardError, context: Context, env: Mappin
 
     plan = make_plan(settings, context)
     checks.append(_git(context, plan.tags, plan.skipped))
+    checks += _builder(settings, env)
     if settings.push and plan.tags:
         checks += _registries(settings, plan)
     elif not settings.push:
@@ -53,6 +54,22 @@ def _engine(env: Mapping[str, str], connect: Callable[[Mapping[str, str]], Any])
         return Check("engine", False, exc.message, exc.hint)
     engine.close()
     return Check("engine", True, f"reachable at {env.get('DOCKER_HOST') or 'the default socket'}")
+
+
+def _builder(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    """Whether the backend this build needs can run (only when it is buildx, or when
+    docker-py is asked for what it cannot do)."""
+    from dockyard import backend
+
+    build = settings.build
+    choice = backend.choice_for(build.buildkit, build.context / build.dockerfile, env)
+    try:
+        backend.require(choice)
+    except DockyardError as exc:
+        return [Check("builder", False, exc.message, exc.hint)]
+    if choice.backend == backend.DOCKER_PY:
+        return []
+    return [Check("builder", True, f"{choice.explain()}: {backend.find_buildx(env)}")]
 
 
 def _git(context: Context, tags: Any, skipped: Any) -> Check:

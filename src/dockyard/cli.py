@@ -231,6 +231,7 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
 
 def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
     settings, context = _prepare(args, env, out, planning=True)
+    from dockyard.backend import choice_for
     from dockyard.plan import make_plan  # no docker-py, no HTTP stack: `plan` stays fast
 
     plan = make_plan(settings, context)
@@ -238,8 +239,11 @@ def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
         from dockyard.emptyplan import why_no_tags
 
         out.say("warning: {}; {}".format(*why_no_tags(context, plan.skipped)))
-    out.ci.publish(plan.to_dict())
     data = plan.to_dict()
+    data["backend"] = choice_for(settings.build.buildkit,  # which builder would build, why
+                                 settings.build.context / settings.build.dockerfile,
+                                 env).to_dict()
+    out.ci.publish(data)
     if settings.retention.configured:  # what `dockyard prune` would keep
         data["retention"] = settings.retention.summary()
     _render(data, args.format, out, _plan_text)
@@ -254,7 +258,9 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
 
     verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
     reporter = Reporter(out.stderr, mode=choose_mode(env, out.stderr), verbosity=verbosity)
-    engine = Engine.connect(env, progress=reporter.transfer, detail=reporter.detail)
+    from dockyard.builders import open_builder  # docker-py, or buildx (build.backend)
+
+    engine = open_builder(settings, env, reporter, Engine.connect)
     try:
         with out.ci.section("dockyard_run", "Build and push " + ", ".join(settings.images)):
             result = pipeline.run(settings, context, engine, log=reporter.info,
@@ -458,6 +464,10 @@ def _plan_text(data: Mapping[str, Any]) -> str:
     lines += ["", "labels:"] + [f"  {k}={v}" for k, v in data["labels"].items()]
     if data.get("retention"):
         lines += ["", "retention (dockyard prune):"] + [f"  {r}" for r in data["retention"]]
+    if data.get("backend"):
+        backend = data["backend"]
+        missing = "" if backend["buildx_found"] else " -- docker buildx is not installed here"
+        lines += ["", f"backend: {backend['why']}{missing}"]
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ import docker.auth
 import docker.errors
 import requests
 
+from dockyard import imagescan
 from dockyard.errors import BuildError, EngineError, PublishError
 from dockyard.remedies import registry_remedy
 from dockyard.secrets import Secret
@@ -219,6 +220,10 @@ class Engine:
     def registry_credentials(self, host: str) -> Credentials | None:
         return docker_config_credentials(host)
 
+    def scan(self, image_id: str, found: imagescan.Needles) -> imagescan.ScanReport:
+        """The image as the engine exports it, searched for registered secrets."""
+        return imagescan.scan_archive(self.image_archive(image_id), found)
+
     def image_archive(self, image_id: str) -> Iterator[bytes]:
         """The image as `docker save` writes it, streamed: a docker-archive from the
         classic image store, an OCI layout in a tar from the containerd store."""
@@ -299,7 +304,12 @@ def _dockerfile_line(build: Build, message: str) -> str:
     match = _PARSE_LINE.search(message)
     if match is None:
         return ""
-    number = int(match[1])
+    return dockerfile_line(build, int(match[1]))
+
+
+def dockerfile_line(build: Build, number: int) -> str:
+    """Line `number` of the build's Dockerfile, quoted for an error message ("" when
+    there is no such line)."""
     try:
         with (build.context / build.dockerfile).open(encoding="utf-8",
                                                       errors="replace") as file:

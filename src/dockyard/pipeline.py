@@ -11,7 +11,7 @@ what landed where; only bugs escape as exceptions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -47,7 +47,7 @@ class Builder(Protocol):
 
     def registry_credentials(self, host: str) -> Credentials | None: ...
 
-    def image_archive(self, image_id: str) -> Iterable[bytes]: ...
+    def scan(self, image_id: str, found: imagescan.Needles) -> imagescan.ScanReport: ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         if push and (found := imagescan.needles()):
             scan_start = clock()
             with section("Scan the image for registered secrets before the push"):
-                report = imagescan.scan_archive(engine.image_archive(image_id), found)
+                report = engine.scan(image_id, found)
                 log(imagescan.summary(report, found))
             timings["scan_seconds"] = clock() - scan_start
             warnings += report.skipped

@@ -69,6 +69,34 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "target": {"description": "Multi-stage target to build.", **_STRING},
                 "pull": {"description": "Always try to pull newer base images.", "type": "boolean"},
                 "no_cache": {"description": "Build without the layer cache.", "type": "boolean"},
+                # BuildKit's keys, in build-push-action's forms (checked in buildkit.py)
+                "backend": {"description": "auto (default): buildx when the build needs "
+                            "BuildKit, else docker-py; or docker-py, or buildx.",
+                            "type": "string", "enum": ["auto", "docker-py", "buildx"]},
+                "secrets": {"description": "Build secrets, id -> value (usually ${VAR}), "
+                            "for RUN --mount=type=secret,id=...; never in the image.",
+                            "type": "object", "additionalProperties": _SECRET},
+                "secret_files": {"description": "Build secrets read from files, id -> path "
+                                 "(relative to this file).",
+                                 "type": "object", "additionalProperties": _STRING},
+                "ssh": {"description": "SSH agent sockets or keys for RUN --mount=type=ssh: "
+                        "`default` or `ID=PATH`.", "type": ["array", "string"],
+                        "items": _STRING},
+                "platforms": {"description": "Target platforms (linux/amd64, linux/arm64): "
+                              "one image index.", "type": ["array", "string"],
+                              "items": _STRING},
+                "cache_from": {"description": "Cache sources, as build-push-action's "
+                               "cache-from (type=registry,ref=..., type=local,src=..., "
+                               "type=gha).", "type": ["array", "string"], "items": _STRING},
+                "cache_to": {"description": "Cache exports, as build-push-action's cache-to "
+                             "(type=registry,ref=...,mode=max, type=inline, type=gha).",
+                             "type": ["array", "string"], "items": _STRING},
+                "provenance": {"description": "Provenance attestation: true, false, or "
+                               "mode=min|max.", "type": ["boolean", "string"]},
+                "sbom": {"description": "SBOM attestation: true, false, or generator=IMAGE.",
+                         "type": ["boolean", "string"]},
+                "builder": {"description": "The buildx builder to use (docker buildx ls): a "
+                            "remote BuildKit or a Kubernetes builder.", **_STRING},
                 "allow_outside_checkout": {
                     "description": "Let the context and Dockerfile resolve (symlinks "
                     "followed) outside the repository's checkout (default false: a path "

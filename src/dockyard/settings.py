@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from dockyard import payloads, secrets, tagging
+from dockyard.buildkit import BuildKit, parse_buildkit
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
 from dockyard.names import image_problem, normalise_host, parse_image
@@ -62,6 +63,8 @@ class Build:
     target: str | None = None
     pull: bool = False
     no_cache: bool = False
+    # secrets, ssh, platforms, cache, attestations, builder, backend (docs/building.md)
+    buildkit: BuildKit = field(default_factory=BuildKit)
 
 
 @dataclass(frozen=True)
@@ -523,6 +526,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         target=raw_build.get("target"),
         pull=bool(raw_build.get("pull")),
         no_cache=bool(raw_build.get("no_cache")),
+        buildkit=parse_buildkit(raw_build, base, problems, checking_files=overrides.building),
     )
     if overrides.building and _exists(context, Path.is_dir) and not path_problems \
             and "build.context" not in refused \

@@ -69,3 +69,24 @@ def test_bad_config_and_missing_engine_are_reported_not_raised(
     engine, config = report["checks"]
     assert engine["ok"] is False and "DOCKER_HOST" in engine["fix"]
     assert config["ok"] is False and "imagez" in config["detail"]
+
+
+def test_a_build_that_needs_buildx_checks_it_is_there(
+    git_repo: Callable[..., Path], registry: Registry, tmp_path: Path,
+) -> None:
+    repo = git_repo({"Dockerfile": "FROM scratch\nRUN --mount=type=cache,target=/c true\n"},
+                    tags=("v1.0.0",))
+    (repo / "dockyard.yml").write_text(f"images: [{registry.host}/acme/kit]\npush: false\n")
+    code, report, _ = check(repo, {"PATH": str(tmp_path)})  # no buildx on this PATH
+    assert code == 1
+    builder = {c["name"]: c for c in report["checks"]}["builder"]
+    assert builder["ok"] is False
+    assert "needs docker buildx (Dockerfile line 2: RUN --mount)" in builder["detail"]
+    assert "apt-get install docker-buildx" in builder["fix"]
+    plugins = tmp_path / "home" / ".docker" / "cli-plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "docker-buildx").write_text("#!/bin/sh\n")
+    (plugins / "docker-buildx").chmod(0o755)
+    code, report, _ = check(repo, {"PATH": str(tmp_path), "HOME": str(tmp_path / "home")})
+    builder = {c["name"]: c for c in report["checks"]}["builder"]
+    assert builder["ok"] is True and str(plugins / "docker-buildx") in builder["detail"]

@@ -33,7 +33,9 @@ def test_action_yml_is_a_valid_composite_action() -> None:
 def test_action_maps_every_input_onto_the_cli_and_every_output_from_it() -> None:
     data = action()
     expected_inputs = {"images", "tags", "flavor", "labels", "context", "file", "build-args",
-                       "target", "push", "config", "registries", "webhooks"}
+                       "target", "push", "config", "registries", "webhooks",
+                       "secrets", "secret-files", "ssh", "platforms", "cache-from",
+                       "cache-to", "provenance", "sbom", "builder", "backend"}
     assert set(data["inputs"]) == expected_inputs
     assert set(data["outputs"]) == {"version", "tags", "labels", "digest", "json"}
     [run] = [step for step in data["runs"]["steps"] if step.get("id") == "run"]

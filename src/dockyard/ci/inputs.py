@@ -18,6 +18,16 @@ are those of docker/metadata-action and build-push-action, one item a line:
 | DOCKYARD_REGISTRIES     | registries        | YAML, as in dockyard.yml, merged by host    |
 | DOCKYARD_WEBHOOKS       | webhooks          | YAML, a list as in dockyard.yml             |
 | DOCKYARD_DEFAULT_IMAGES | images            | used only when nothing else names images    |
+| DOCKYARD_SECRETS        | build.secrets     | one `id=value` a line, merged by id         |
+| DOCKYARD_SECRET_FILES   | build.secret_files| one `id=path` a line, merged by id          |
+| DOCKYARD_SSH            | build.ssh         | one `default` or `id=path` a line           |
+| DOCKYARD_PLATFORMS      | build.platforms   | platforms, one a line or comma-separated    |
+| DOCKYARD_CACHE_FROM     | build.cache_from  | one cache source a line (type=registry,...) |
+| DOCKYARD_CACHE_TO       | build.cache_to    | one cache export a line                     |
+| DOCKYARD_PROVENANCE     | build.provenance  | true, false or mode=min/max                 |
+| DOCKYARD_SBOM           | build.sbom        | true, false or generator=IMAGE              |
+| DOCKYARD_BUILDER        | build.builder     | a buildx builder name                       |
+| DOCKYARD_BACKEND        | build.backend     | auto, docker-py or buildx                   |
 
 An empty variable counts as unset (a CI passes every input, given or not). Blank lines
 and lines starting with `#` are ignored. Values use the file's `${VAR}` syntax, so a
@@ -35,7 +45,15 @@ from typing import Any
 from dockyard.errors import ConfigError
 
 _LINES = {"DOCKYARD_IMAGES": "images", "DOCKYARD_TAGS": "tags", "DOCKYARD_FLAVOR": "flavor"}
-_PAIRS = {"DOCKYARD_LABELS": ("labels",), "DOCKYARD_BUILD_ARGS": ("build", "args")}
+_PAIRS = {"DOCKYARD_LABELS": ("labels",), "DOCKYARD_BUILD_ARGS": ("build", "args"),
+          "DOCKYARD_SECRETS": ("build", "secrets"),
+          "DOCKYARD_SECRET_FILES": ("build", "secret_files")}
+# build-push-action's inputs of BuildKit's keys: lists one item a line, the rest strings
+_BUILD_LISTS = {"DOCKYARD_SSH": "ssh", "DOCKYARD_PLATFORMS": "platforms",
+                "DOCKYARD_CACHE_FROM": "cache_from", "DOCKYARD_CACHE_TO": "cache_to"}
+_BUILD_TEXTS = {"DOCKYARD_PROVENANCE": "provenance", "DOCKYARD_SBOM": "sbom",
+                "DOCKYARD_BUILDER": "builder", "DOCKYARD_BACKEND": "backend"}
+_MERGED_BUILD = ("args", "secrets", "secret_files")  # build.* mappings merged by key
 _PATHS = {"DOCKYARD_CONTEXT": "context", "DOCKYARD_FILE": "dockerfile"}
 _YAML = {"DOCKYARD_REGISTRIES": "registries", "DOCKYARD_WEBHOOKS": "webhooks"}
 DEFAULT_IMAGES = "DOCKYARD_DEFAULT_IMAGES"
@@ -66,7 +84,7 @@ class Inputs:
                 build = dict(current)
                 for name, item in value.items():
                     old = build.get(name)
-                    build[name] = {**old, **item} if name == "args" and isinstance(
+                    build[name] = {**old, **item} if name in _MERGED_BUILD and isinstance(
                         old, dict) else item
                 merged[key] = build
             else:
@@ -105,6 +123,14 @@ def read_inputs(env: Mapping[str, str], workdir: Path) -> Inputs:
         if (text := _given(env, name)) is not None:
             _nest(values, ["build"])[key] = str(workdir / text.strip())
             origins[f"build.{key}"] = name
+    for name, key in _BUILD_LISTS.items():
+        if (text := _given(env, name)) is not None:
+            _nest(values, ["build"])[key] = _lines(text)
+            origins[f"build.{key}"] = name
+    for name, key in _BUILD_TEXTS.items():
+        if (text := _given(env, name)) is not None:
+            _nest(values, ["build"])[key] = text.strip()
+            origins[f"build.{key}"] = name
     if (text := _given(env, "DOCKYARD_TARGET")) is not None:
         _nest(values, ["build"])["target"] = text.strip()
         origins["build.target"] = "DOCKYARD_TARGET"
@@ -129,7 +155,7 @@ def read_inputs(env: Mapping[str, str], workdir: Path) -> Inputs:
 
 def _record(origins: dict[str, str], path: str, value: object, name: str) -> None:
     """Remember where `path` came from; for a mapping merged by key, each key's origin."""
-    if path.rsplit(".", 1)[-1] in (*_MERGED, "args") and isinstance(value, dict):
+    if path.rsplit(".", 1)[-1] in (*_MERGED, *_MERGED_BUILD) and isinstance(value, dict):
         origins.update({f"{path}.{key}": name for key in value})
     else:
         origins[path] = name

@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from dockyard.errors import PublishError
 from dockyard.progress import human_bytes
@@ -28,7 +29,19 @@ _TEE_DEPTH = 16  # chunks (64 KiB) queued per target while copying one blob to s
 _PARALLEL_BLOBS = 3  # blobs copied at the same time
 
 
-def copy_manifest(source: RegistryClient, source_path: str, manifest: Manifest,
+class Source(Protocol):
+    """Where a copy reads from: a registry (RegistryClient), or a local OCI layout
+    (publish.layout.Layout, what a buildx build writes)."""
+
+    host: str
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None: ...
+
+    def open_blob(self, repository: str,
+                  digest: str) -> AbstractContextManager[Iterator[bytes]]: ...
+
+
+def copy_manifest(source: Source, source_path: str, manifest: Manifest,
                   target: RegistryClient, target_path: str, *, policy: RetryPolicy,
                   sleep: Sleep = time.sleep, log: Log = quiet) -> None:
     """Make `target_path` hold `manifest` by digest, with every blob and child it needs.
@@ -81,7 +94,7 @@ def _blob_name(digest: str, size: int | None) -> str:
     return digest[:19] + (f" ({human_bytes(size)})" if size is not None else "")
 
 
-def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient,
+def _lacks_blob(source: Source, source_path: str, target: RegistryClient,
                 target_path: str, digest: str, log: Log) -> bool:
     """False when the target has the blob already, or got it by a mount (same registry)."""
     if target.blob_exists(target_path, digest):
@@ -92,7 +105,7 @@ def _lacks_blob(source: RegistryClient, source_path: str, target: RegistryClient
     return True
 
 
-def _stream_blob(source: RegistryClient, source_path: str, target: RegistryClient,
+def _stream_blob(source: Source, source_path: str, target: RegistryClient,
                  target_path: str, digest: str, size: int | None, policy: RetryPolicy,
                  sleep: Sleep, log: Log) -> None:
     def send() -> None:  # a streamed body cannot be re-sent: each attempt reads anew
@@ -104,7 +117,7 @@ def _stream_blob(source: RegistryClient, source_path: str, target: RegistryClien
     log(f"copied {_blob_name(digest, size)} to {target.host}/{target_path}")
 
 
-def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
+def copy_to_many(source: Source, source_path: str, manifest: Manifest,
                  targets: Sequence[tuple[RegistryClient, str]], *, policy: RetryPolicy,
                  sleep: Sleep = time.sleep, log: Log = quiet) -> list[PublishError | None]:
     """`copy_manifest` to several (client, repository) targets; the problem per target.
@@ -159,7 +172,7 @@ def copy_to_many(source: RegistryClient, source_path: str, manifest: Manifest,
     return problems
 
 
-def _tee_blob(source: RegistryClient, source_path: str, digest: str, size: int | None,
+def _tee_blob(source: Source, source_path: str, digest: str, size: int | None,
               targets: Sequence[tuple[RegistryClient, str]], log: Log) -> list[bool]:
     """Stream one blob from the source to every target at once; which uploads landed.
 
