@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import docker
+import requests
 import pytest
 
 from dockyard.registry import INDEX_TYPES, OCI_INDEX
@@ -375,3 +376,31 @@ def test_upload_each_sends_the_layout_to_every_registry_with_one_digest(
     for each in (registry, other):
         assert each.manifest_digest(name, "1.1.0") == digest
         assert each.manifest_digest(name, "1") == digest
+
+
+def test_a_build_secret_copied_into_the_image_is_caught_before_anything_lands(
+    modern_base_image: str, git_repo: Callable[..., Path], registry_factory: RegistryFactory,
+) -> None:
+    """The pre-push scan reads buildx's layout (both platforms) before the upload: a
+    `build.secrets` value that a step writes into a layer refuses the push, naming the
+    layer's instruction; the registry receives not one blob."""
+    registry = registry_factory("bk-scan", "bk-Scan+pw/7")
+    repo = git_repo({"Dockerfile": f"FROM {modern_base_image}\n"
+                                   "RUN --mount=type=secret,id=npm cp /run/secrets/npm /leak\n"},
+                    tags=("v1.0.0",))
+    name = "buildx/leaky"
+    configure(repo, (registry,), name,
+              "secrets: {npm: '${NPM_TOKEN}'}\nplatforms: [linux/amd64, linux/arm64]\n")
+
+    outcome = dockyard(repo, "run", env={**credentials_env(registry), "NPM_TOKEN": SECRET})
+
+    assert outcome.code == 1, outcome.stderr
+    error = outcome.json["error"]
+    assert error.startswith("the image holds a registered secret"), error
+    assert "file leak" in error and "RUN" in error
+    assert "linux/amd64" in error and "linux/arm64" in error
+    assert not any(form.decode() in outcome.stdout + outcome.stderr for form in encoded(SECRET))
+    assert registry.tags(name) == []
+    response = requests.get(f"{registry.url}/v2/_catalog", timeout=10,
+                            auth=(registry.username or "", registry.password or ""))
+    assert response.json().get("repositories") in (None, [])
