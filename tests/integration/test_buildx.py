@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import docker
-import requests
 import pytest
+import requests
 
 from dockyard.registry import INDEX_TYPES, OCI_INDEX
 from support.availability import is_ci, unavailable
