@@ -3,7 +3,7 @@
 scripts/setup prepares what the build needs and cannot fetch in a test: a Debian bookworm
 root with python3 and git, made by mmdebstrap from Debian's archive and `docker import`ed
 as OFFLINE_BASE, and WHEELHOUSE, the wheels of Dockyard's dependencies. The Dockerfile
-takes them through its build arguments (BASE, PIP_NO_INDEX, PIP_FIND_LINKS, APT_PACKAGES).
+takes them through its build arguments (BASE, PIP_NO_INDEX, PIP_FIND_LINKS).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ OFFLINE_BASE = "dockyard-test/debian-python3:bookworm"
 WHEELHOUSE = Path("/var/cache/dockyard/wheelhouse")
 REPO = Path(__file__).resolve().parents[2]
 SETUP_HINT = "run `bash scripts/setup` as root: it makes the offline base and the wheelhouse"
-BUILD_ARGS = {"BASE": OFFLINE_BASE, "PIP_NO_INDEX": "1",
-              "PIP_FIND_LINKS": "/src/wheelhouse", "APT_PACKAGES": ""}
+# The base has git (APT_PACKAGES' default), so apt-get is not run.
+BUILD_ARGS = {"BASE": OFFLINE_BASE, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/src/wheelhouse"}
 
 
 def missing_inputs(base_present: bool) -> str | None:

@@ -27,6 +27,7 @@ REPOSITORY_TOKEN = "glcbt-repository-url-token-31337"
 EXAMPLE = "examples/gitlab/.gitlab-ci.yml"
 DOC_SNIPPET = "docs-snippet.gitlab-ci.yml"
 COMPONENT = "component.gitlab-ci.yml"
+OWN = ".gitlab-ci.yml"  # Dockyard's own release pipeline
 # The catalog component, included as a project's pipeline would, with its inputs.
 COMPONENT_PIPELINE = """\
 include:
@@ -180,7 +181,7 @@ def test_the_ready_job_of_the_docs_snippet_pushes_ci_registry_image(
 @pytest.mark.parametrize("pipeline", list(PIPELINES))
 def test_needs_hold_in_every_pipeline(pipeline: str, tmp_path: Path) -> None:
     repo, _ = project(tmp_path, "group/proj")
-    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT):
+    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT, OWN):
         code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
                                     "--validate-dependency-chain")
         assert code == 0, f"{pipeline_file}: {log}"
@@ -213,3 +214,13 @@ def test_the_component_refuses_an_engine_it_does_not_know(tmp_path: Path) -> Non
     code, log = gitlab_ci_local(repo, COMPONENT, "branch", "--list")
     assert code != 0
     assert "`docker` input: `podman` cannot be used" in log, log
+
+
+@pytest.mark.parametrize("pipeline", ["branch", "tag"])
+def test_the_projects_own_pipeline_releases_on_tags_only(pipeline: str, tmp_path: Path) -> None:
+    repo, _ = project(tmp_path, "dockyard-ci/dockyard")
+    code, log = gitlab_ci_local(repo, OWN, pipeline, "--list")
+    assert code == 0, log
+    jobs = {line.split()[0] for line in log.splitlines()
+            if line.startswith(("image-release ", "pypi "))}
+    assert jobs == ({"image-release", "pypi"} if pipeline == "tag" else set())
