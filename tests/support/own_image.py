@@ -12,6 +12,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import docker
+from docker.errors import ImageNotFound
+
+from .availability import unavailable
+
 OFFLINE_BASE = "dockyard-test/debian-python3:bookworm"
 WHEELHOUSE = Path("/var/cache/dockyard/wheelhouse")
 REPO = Path(__file__).resolve().parents[2]
@@ -20,13 +25,14 @@ SETUP_HINT = "run `bash scripts/setup` as root: it makes the offline base and th
 BUILD_ARGS = {"BASE": OFFLINE_BASE, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/src/wheelhouse"}
 
 
-def missing_inputs(base_present: bool) -> str | None:
-    """What scripts/setup has not prepared, or None."""
-    if not base_present:
-        return f"the offline base image {OFFLINE_BASE} is missing"
+def require_offline_inputs(client: docker.DockerClient, *, ci: bool) -> None:
+    """Fail (in CI) or skip unless scripts/setup has prepared the base and the wheelhouse."""
+    try:
+        client.images.get(OFFLINE_BASE)
+    except ImageNotFound:
+        unavailable(f"the offline base image {OFFLINE_BASE} is missing: {SETUP_HINT}", ci=ci)
     if not any(WHEELHOUSE.glob("*.whl")):
-        return f"the wheelhouse {WHEELHOUSE} is empty"
-    return None
+        unavailable(f"the wheelhouse {WHEELHOUSE} is empty: {SETUP_HINT}", ci=ci)
 
 
 def build_context(target: Path) -> Path:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
-from ci_tools import checkout_copy, commit_all, git, remove_images, run, tool, tool_env, unique
+from ci_tools import checkout_copy, commit_all, git, run, tool, tool_env, unique
 
 from support.registry import Registry
 
@@ -57,14 +55,6 @@ PIPELINES: dict[str, tuple[list[str], list[str]]] = {  # (variables, unset)
 PREDEFINED = "GITLAB_CI,CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD," \
              "CI_REPOSITORY_URL,CI_COMMIT_TAG,CI_COMMIT_REF_NAME,CI_COMMIT_REF_SLUG," \
              "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_OPEN_MERGE_REQUESTS"
-
-
-@pytest.fixture
-def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
-    """Repositories the test builds into: their images are removed from the engine after."""
-    repositories: list[str] = []
-    yield repositories
-    remove_images(docker_engine, repositories)
 
 
 def docs_snippet() -> str:

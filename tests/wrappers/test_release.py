@@ -17,11 +17,10 @@ from pathlib import Path
 import docker
 import pytest
 from ci_tools import checkout_copy, git, remove_images, run, tool, tool_env, write_event
-from docker.errors import ImageNotFound
 
 from dockyard import __version__
-from support.availability import is_ci, unavailable
-from support.own_image import BUILD_ARGS, SETUP_HINT, WHEELHOUSE, missing_inputs
+from support.availability import is_ci
+from support.own_image import BUILD_ARGS, WHEELHOUSE, require_offline_inputs
 from support.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -42,13 +41,7 @@ runs:
 @pytest.fixture
 def released(docker_engine: docker.DockerClient, registry: Registry) -> Iterator[str]:
     """The image's repository on the loopback registry; the engine's copies removed after."""
-    try:
-        docker_engine.images.get(BUILD_ARGS["BASE"])
-        problem = missing_inputs(True)
-    except ImageNotFound:
-        problem = missing_inputs(False)
-    if problem:
-        unavailable(f"{problem}: {SETUP_HINT}", ci=IN_CI)
+    require_offline_inputs(docker_engine, ci=IN_CI)
     repository = f"{registry.host}/{NAME}"
     yield repository
     remove_images(docker_engine, [repository])
