@@ -6,8 +6,8 @@
 #   docker build -t dockyard .
 #   docker run --rm -v "$PWD:/work" -v /var/run/docker.sock:/var/run/docker.sock dockyard run
 #
-# BASE: any Debian-like image with python3 (>= 3.10) and its venv module. APT_PACKAGES is
-# installed into it with apt-get (empty: install nothing, for a base that has them). An
+# BASE: any Debian-like image with python3 (>= 3.10) and its venv module. APT_PACKAGES are
+# installed into it with apt-get, those it lacks (none, for a base that has them). An
 # offline build passes PIP_NO_INDEX=1 and PIP_FIND_LINKS=/src/wheelhouse, with the wheels
 # in ./wheelhouse (tests/wrappers/test_image.py does, from a base made with mmdebstrap).
 ARG BASE=python:3.12-slim
@@ -23,9 +23,13 @@ RUN python3 -m venv /opt/dockyard \
 
 FROM ${BASE}
 ARG APT_PACKAGES=git
-RUN if [ -n "$APT_PACKAGES" ]; then \
+# Only the packages the base lacks: a base that has them all needs no network here.
+RUN missing=$(for package in $APT_PACKAGES; do \
+      dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' \
+        || echo "$package"; done) \
+ && if [ -n "$missing" ]; then \
       apt-get update \
-      && apt-get install --yes --no-install-recommends $APT_PACKAGES \
+      && apt-get install --yes --no-install-recommends $missing \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
  && useradd --create-home --uid 10001 --user-group dockyard

@@ -3,7 +3,7 @@
 scripts/setup prepares what the build needs and cannot fetch in a test: a Debian bookworm
 root with python3 and git, made by mmdebstrap from Debian's archive and `docker import`ed
 as OFFLINE_BASE, and WHEELHOUSE, the wheels of Dockyard's dependencies. The Dockerfile
-takes them through its build arguments (BASE, PIP_NO_INDEX, PIP_FIND_LINKS, APT_PACKAGES).
+takes them through its build arguments (BASE, PIP_NO_INDEX, PIP_FIND_LINKS).
 """
 
 from __future__ import annotations
@@ -12,21 +12,27 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import docker
+from docker.errors import ImageNotFound
+
+from .availability import unavailable
+
 OFFLINE_BASE = "dockyard-test/debian-python3:bookworm"
 WHEELHOUSE = Path("/var/cache/dockyard/wheelhouse")
 REPO = Path(__file__).resolve().parents[2]
 SETUP_HINT = "run `bash scripts/setup` as root: it makes the offline base and the wheelhouse"
-BUILD_ARGS = {"BASE": OFFLINE_BASE, "PIP_NO_INDEX": "1",
-              "PIP_FIND_LINKS": "/src/wheelhouse", "APT_PACKAGES": ""}
+# The base has git (APT_PACKAGES' default), so apt-get is not run.
+BUILD_ARGS = {"BASE": OFFLINE_BASE, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/src/wheelhouse"}
 
 
-def missing_inputs(base_present: bool) -> str | None:
-    """What scripts/setup has not prepared, or None."""
-    if not base_present:
-        return f"the offline base image {OFFLINE_BASE} is missing"
+def require_offline_inputs(client: docker.DockerClient, *, ci: bool) -> None:
+    """Fail (in CI) or skip unless scripts/setup has prepared the base and the wheelhouse."""
+    try:
+        client.images.get(OFFLINE_BASE)
+    except ImageNotFound:
+        unavailable(f"the offline base image {OFFLINE_BASE} is missing: {SETUP_HINT}", ci=ci)
     if not any(WHEELHOUSE.glob("*.whl")):
-        return f"the wheelhouse {WHEELHOUSE} is empty"
-    return None
+        unavailable(f"the wheelhouse {WHEELHOUSE} is empty: {SETUP_HINT}", ci=ci)
 
 
 def build_context(target: Path) -> Path:

@@ -7,17 +7,14 @@ masking and the job summary; `dockyard-ci/dockyard@v0.1.0` is this checkout
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 from ci_harness import copy_checkout
 from ci_tools import (
     checkout_copy,
     commit_all,
     git,
-    remove_images,
     run,
     tool,
     tool_env,
@@ -30,14 +27,6 @@ from support.registry import Registry
 pytestmark = pytest.mark.integration
 ACTION = "dockyard-ci/dockyard@v0.1.0"
 EXAMPLE = "examples/github/.github/workflows/image.yml"
-
-
-@pytest.fixture
-def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
-    """Repositories the test builds into: their images are removed from the engine after."""
-    repositories: list[str] = []
-    yield repositories
-    remove_images(docker_engine, repositories)
 
 
 def act(repo: Path, event_name: str, event: dict[str, object], workflow: str,

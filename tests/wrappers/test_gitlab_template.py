@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
-from ci_tools import checkout_copy, commit_all, git, remove_images, run, tool, tool_env, unique
+from ci_tools import checkout_copy, commit_all, git, run, tool, tool_env, unique
 
 from support.registry import Registry
 
@@ -27,6 +25,7 @@ REPOSITORY_TOKEN = "glcbt-repository-url-token-31337"
 EXAMPLE = "examples/gitlab/.gitlab-ci.yml"
 DOC_SNIPPET = "docs-snippet.gitlab-ci.yml"
 COMPONENT = "component.gitlab-ci.yml"
+OWN = ".gitlab-ci.yml"  # Dockyard's own release pipeline
 # The catalog component, included as a project's pipeline would, with its inputs.
 COMPONENT_PIPELINE = """\
 include:
@@ -56,14 +55,6 @@ PIPELINES: dict[str, tuple[list[str], list[str]]] = {  # (variables, unset)
 PREDEFINED = "GITLAB_CI,CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD," \
              "CI_REPOSITORY_URL,CI_COMMIT_TAG,CI_COMMIT_REF_NAME,CI_COMMIT_REF_SLUG," \
              "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_OPEN_MERGE_REQUESTS"
-
-
-@pytest.fixture
-def built(docker_engine: docker.DockerClient) -> Iterator[list[str]]:
-    """Repositories the test builds into: their images are removed from the engine after."""
-    repositories: list[str] = []
-    yield repositories
-    remove_images(docker_engine, repositories)
 
 
 def docs_snippet() -> str:
@@ -180,7 +171,7 @@ def test_the_ready_job_of_the_docs_snippet_pushes_ci_registry_image(
 @pytest.mark.parametrize("pipeline", list(PIPELINES))
 def test_needs_hold_in_every_pipeline(pipeline: str, tmp_path: Path) -> None:
     repo, _ = project(tmp_path, "group/proj")
-    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT):
+    for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT, OWN):
         code, log = gitlab_ci_local(repo, pipeline_file, pipeline,
                                     "--validate-dependency-chain")
         assert code == 0, f"{pipeline_file}: {log}"
@@ -213,3 +204,13 @@ def test_the_component_refuses_an_engine_it_does_not_know(tmp_path: Path) -> Non
     code, log = gitlab_ci_local(repo, COMPONENT, "branch", "--list")
     assert code != 0
     assert "`docker` input: `podman` cannot be used" in log, log
+
+
+@pytest.mark.parametrize("pipeline", ["branch", "tag"])
+def test_the_projects_own_pipeline_releases_on_tags_only(pipeline: str, tmp_path: Path) -> None:
+    repo, _ = project(tmp_path, "dockyard-ci/dockyard")
+    code, log = gitlab_ci_local(repo, OWN, pipeline, "--list")
+    assert code == 0, log
+    jobs = {line.split()[0] for line in log.splitlines()
+            if line.startswith(("image-release ", "pypi "))}
+    assert jobs == ({"image-release", "pypi"} if pipeline == "tag" else set())

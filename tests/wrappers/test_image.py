@@ -13,12 +13,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from docker.errors import ImageNotFound
 
 from dockyard import __version__
-from support.availability import is_ci, unavailable
+from support.availability import is_ci
 from support.images import push_image
-from support.own_image import BUILD_ARGS, SETUP_HINT, build_context, missing_inputs
+from support.own_image import BUILD_ARGS, build_context, require_offline_inputs
 from support.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -30,14 +29,7 @@ SOCKET = "/var/run/docker.sock"
 def own_image(docker_engine: docker.DockerClient,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The image, built once per session under a unique tag, removed afterwards."""
-    try:
-        docker_engine.images.get(BUILD_ARGS["BASE"])
-        base_present = True
-    except ImageNotFound:
-        base_present = False
-    problem = missing_inputs(base_present)
-    if problem:
-        unavailable(f"{problem}: {SETUP_HINT}", ci=IN_CI)
+    require_offline_inputs(docker_engine, ci=IN_CI)
     context = build_context(tmp_path_factory.mktemp("own-image"))
     tag = f"dockyard-test/dockyard:{uuid.uuid4().hex[:12]}"
     args = [f"--build-arg={k}={v}" for k, v in BUILD_ARGS.items()]

@@ -74,9 +74,10 @@ def run_step(snippet: str, workspace: Path, credentials: dict[str, Any],
 
 
 def test_the_step_pushes_with_bound_credentials_and_returns_the_record(
-    git_repo: Callable[..., Path], auth_registry: Registry, tmp_path: Path,
+    git_repo: Callable[..., Path], auth_registry: Registry, built: list[str], tmp_path: Path,
 ) -> None:
     name = f"acme/jk-{uuid.uuid4().hex[:8]}"
+    built.append(f"{auth_registry.host}/{name}")
     repo = git_repo({"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n",
                      "hello.txt": "hi\n",
                      "dockyard.yml": f"images: [{auth_registry.host}/{name}]\n"
@@ -144,13 +145,16 @@ def test_the_step_compiles_with_groovyc_and_calls_no_class_the_sandbox_rejects(
 
 
 def test_a_failed_run_keeps_its_record_and_a_null_digest_is_falsy(
-    git_repo: Callable[..., Path], webhook_receiver: WebhookReceiver, tmp_path: Path,
+    git_repo: Callable[..., Path], webhook_receiver: WebhookReceiver, built: list[str],
+    tmp_path: Path,
 ) -> None:
     """An unpushed build's record says digest null, and readJSON's returnPojo makes it a
     real null (json-lib's JSONNull is truthy). A run that fails (a tag rule Dockyard
     refuses: exit 2) still hands its record over: with `propagate: false` as the return
     value; by default in the error, and in the file."""
-    repo = git_repo({**DEFAULT_FILES, "dockyard.yml": "images: [127.0.0.1:9/acme/x]\n"},
+    image = f"127.0.0.1:9/acme/{uuid.uuid4().hex[:8]}"  # built, never pushed
+    built.append(image)
+    repo = git_repo({**DEFAULT_FILES, "dockyard.yml": f"images: [{image}]\n"},
                     branch="release")
     snippet = """\
         def built = dockyard(push: false, webhooks: [[url: 'URL']])

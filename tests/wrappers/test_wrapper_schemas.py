@@ -12,6 +12,8 @@ import pytest
 import yaml
 from ci_harness import REPO, load_gitlab, load_schema
 
+from support.gitlab import GitLabLoader
+
 
 def errors(document: Any, schema_name: str) -> list[str]:
     validator = jsonschema.Draft7Validator(load_schema(schema_name))
@@ -67,3 +69,12 @@ def test_gitlab_job_runs_in_branch_tag_and_merge_request_pipelines(condition: st
     ready = template["dockyard"]["rules"]
     assert ready[0] == {"if": '$DOCKYARD_ENABLED != "true"', "when": "never"}
     assert ready[1] == [".dockyard", "rules"]  # !reference: the same rules after the switch
+
+
+def test_the_projects_own_pipeline_and_the_components_jobs_are_valid_gitlab_ci() -> None:
+    assert errors(load_gitlab(REPO / ".gitlab-ci.yml"), "gitlab-ci.schema.json") == []
+    # The component is a header (spec: inputs) and the configuration, two YAML documents.
+    header, body = yaml.load_all((REPO / "templates" / "dockyard.yml").read_text(),
+                                 Loader=GitLabLoader)
+    assert set(header["spec"]["inputs"]["docker"]["options"]) == {"dind-tls", "dind", "socket"}
+    assert errors(body, "gitlab-ci.schema.json") == []
