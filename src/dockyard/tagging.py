@@ -800,13 +800,13 @@ def _known(value: str | None, name: str, provider: str) -> Callable[[_Expression
     return render
 
 
-def _sha_helper(sha: str) -> Callable[[_Expression], str]:
-    """`{{sha}}` is the short sha (7 characters, as metadata-action); `{{sha '12'}}` the
-    first 12."""
+def _sha_helper(sha: str, short: int) -> Callable[[_Expression], str]:
+    """`{{sha}}` is the short sha (7 characters, or DOCKER_METADATA_SHORT_SHA_LENGTH, as
+    metadata-action); `{{sha '12'}}` the first 12."""
 
     def render(expression: _Expression) -> str:
         length = expression.args[0] if expression.args else None
-        return sha[:int(length)] if length and _GROUP.fullmatch(length) else sha[:7]
+        return sha[:int(length)] if length and _GROUP.fullmatch(length) else sha[:short]
 
     return render
 
@@ -1010,7 +1010,7 @@ class _Facts:
         return {
             "branch": _constant(self.branch or ""),
             "tag": _constant(self.tag or ""),
-            "sha": _sha_helper(context.sha),
+            "sha": _sha_helper(context.sha, context.short_sha_length),
             "base_ref": _constant(base_ref),
             "is_default_branch": _constant("true" if default else "false"),
             "is_not_default_branch": _constant("false" if default else "true"),
