@@ -47,6 +47,9 @@ class Context:
     pr_from_fork: bool = False
     # What could not be found out, each with the way to fix it.
     notes: tuple[str, ...] = field(default=())
+    # From the GitHub API, with a token (dockyard.ci.github_api): the repository's own words
+    description: str | None = None
+    licenses: str | None = None  # an SPDX id, such as MIT
     # `type=sha` and `{{sha}}`: DOCKER_METADATA_SHORT_SHA_LENGTH, as metadata-action reads it
     short_sha_length: int = 7
 
@@ -88,6 +91,8 @@ class Context:
             "shallow": self.shallow,
             "pr_from_fork": self.pr_from_fork,
             "notes": list(self.notes),
+            "description": self.description,
+            "licenses": self.licenses,
         }
 
 

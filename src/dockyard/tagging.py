@@ -86,6 +86,7 @@ __all__ = [
     "format_moment",
     "parse_flavor",
     "parse_rules",
+    "render_global",
     "sanitize_tag",
 ]
 
@@ -1138,6 +1139,25 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
         raise AmbiguousTagError(problems)
     return TagPlan(version=tags[0].name if tags else None, tags=tuple(tags),
                    skipped=tuple(skipped))
+
+
+def render_global(text: str, context: Context) -> str:
+    """`text` with metadata-action's global expressions (`{{branch}}`, `{{sha}}`,
+    `{{date 'FORMAT'}}`, `{{commit_date 'FORMAT'}}`...) rendered, as metadata-action renders
+    `labels` and `annotations` values: `{{...}}` HTML-escaped as Handlebars does, `{{{...}}}`
+    not, and not sanitised (a label value is no tag). A run value the context lacks renders
+    empty, as metadata-action's Handlebars does. Raises ValueError naming the problem (an
+    unknown expression, a bad format)."""
+    problems = _check_template(text, _GLOBAL_NAMES)
+    if problems:
+        raise ValueError("; ".join(problems))
+    scope = dict(_Facts.of(context).scope())
+    for name in ("run_number", "run_id"):
+        scope[name] = _constant(getattr(context, name) or "")
+    try:
+        return _render(text, scope)
+    except _TemplateError as exc:  # a time zone that went away since the check
+        raise ValueError(str(exc)) from None
 
 
 def _clash(name: str, first: str, first_meaning: str, second: str, second_meaning: str) -> str:

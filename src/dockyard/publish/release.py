@@ -35,7 +35,7 @@ class Release:
                              hint="check `dockyard plan`; add a rule that always applies, "
                                   "such as `type=sha`")
         return cls(images=tuple(plan.images), tags=tuple(plan.tags), version=plan.version,
-                   revision=plan.labels.get(REVISION_LABEL))
+                   revision=plan.labels.get(REVISION_LABEL) or None)
 
     @property
     def semver(self) -> semver.Version | None:
