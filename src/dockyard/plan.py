@@ -48,6 +48,7 @@ class Plan:
         explain += [{"tag": None, "rule": s.rule, "reason": s.reason} for s in self.skipped]
         return {
             "version": self.version,
+            "images": list(self.images),
             "tags": self.references(),
             "tag-names": self.tag_names(),
             "labels": dict(self.labels),
