@@ -30,6 +30,7 @@ class Plan:
     # metadata-action's annotations: what a buildx backend passes as --annotation, and
     # what publishing writes into the manifests and the index
     annotations: tuple[Annotation, ...] = ()
+    annotate: bool = False  # the user asked for them: publishing writes them in
 
     def tag_names(self) -> list[str]:
         """The tags without image names (metadata-action's `tag-names`)."""
@@ -69,7 +70,7 @@ def make_plan(settings: Settings, context: Context) -> Plan:
     annotations = for_levels(merged(generated, extra), settings.annotation_levels)
     return Plan(version=tags.version, images=settings.images, tags=tags.tags,
                 skipped=tags.skipped, labels=labels, context=context,
-                annotations=annotations)
+                annotations=annotations, annotate=settings.apply_annotations)
 
 
 def _rendered(values: Mapping[str, str], key: str, context: Context) -> dict[str, str]:

@@ -118,6 +118,9 @@ class Settings:
     publishing: Publishing = Publishing()
     annotations: Mapping[str, str] = field(default_factory=dict)  # the user's, as labels
     annotation_levels: tuple[str, ...] = DEFAULT_LEVELS
+    # The user asked for annotations (annotations or levels given): publishing writes
+    # them into what it pushes (dockyard.publish.annotate)
+    apply_annotations: bool = False
 
     def credentials_for(self, image: str) -> Credentials | None:
         return self.registries.get(parse_image(image).host)
@@ -571,6 +574,8 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         notes=tuple(notes),
         annotations=dict(data.get("annotations") or {}),
         annotation_levels=levels,
+        apply_annotations=bool(data.get("annotations") or data.get("annotation_levels")
+                               or env.get(LEVELS_VARIABLE, "").strip()),
     ), []
 
 
