@@ -34,6 +34,7 @@ from dockyard.ci.metadata_outputs import (
     Separators,
     action_outputs,
     env_name,
+    pushed_references,
     write_bake_files,
 )
 from dockyard.errors import ConfigError, DockyardError
@@ -316,7 +317,8 @@ def dotenv(record: Mapping[str, Any]) -> str:
         ("DOCKYARD_TAG", tags[0] if tags else ""),
         ("DOCKYARD_STATUS", record.get("status") or ""),
         ("DOCKYARD_IMAGE_ID", record.get("image_id") or ""),
-        ("DOCKYARD_TAGS", " ".join(tags)),
+        ("DOCKYARD_TAGS", " ".join(tags)),  # planned, as metadata-action's `tags`
+        ("DOCKYARD_PUSHED", " ".join(pushed_references(record))),  # what landed
     ]
     lines: list[str] = []
     size = 0
