@@ -81,12 +81,17 @@ def run_composite_action(action_dir: Path, inputs: Mapping[str, str], env: Mappi
     """Run the `run:` steps of a composite action as GitHub's runner would."""
     action = yaml.safe_load((action_dir / "action.yml").read_text(encoding="utf-8"))
     assert action["runs"]["using"] == "composite"
-    given = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    steps: dict[str, dict[str, str]] = {}
+    # The job's token: none here (a real runner's would reach the GitHub API, and test
+    # traffic stays on loopback), so `github-token`'s default is empty: no call.
+    contexts: dict[str, Any] = {"github.action_path": str(action_dir), "github.token": "",
+                                "steps": steps}
+    given = {name: _substitute(str(spec.get("default", "")), contexts)
+             for name, spec in action["inputs"].items()}  # defaults are expressions too
     unknown = set(inputs) - set(given)
     assert not unknown, f"the action has no input(s) {unknown}"
     given.update(inputs)
-    steps: dict[str, dict[str, str]] = {}
-    contexts = {"inputs": given, "github.action_path": str(action_dir), "steps": steps}
+    contexts["inputs"] = given
     log: list[str] = []
     summaries: list[str] = []
     output_files: list[str] = []
@@ -125,8 +130,8 @@ def _substitute(text: str, contexts: Mapping[str, Any]) -> str:
         expression = match[1]
         if expression.startswith("inputs."):
             return str(contexts["inputs"][expression.removeprefix("inputs.")])
-        if expression == "github.action_path":
-            return str(contexts["github.action_path"])
+        if expression in ("github.action_path", "github.token"):
+            return str(contexts[expression])
         found = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression)
         if found:
             return str(contexts["steps"].get(found[1], {}).get(found[2], ""))

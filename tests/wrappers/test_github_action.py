@@ -91,6 +91,11 @@ def test_the_action_builds_pushes_and_hands_on_outputs_with_the_password_masked(
     assert set(run.outputs["tags"].splitlines()) == {
         f"{host}/{name}:{tag}" for host in (registry.host, auth_registry.host) for tag in expected}
     assert "org.example.team=payments" in run.outputs["labels"].splitlines()
+    # metadata-action's other outputs, and what landed beside what was planned
+    assert set(run.outputs["tag-names"].splitlines()) == expected
+    assert set(run.outputs["pushed"].splitlines()) == set(run.outputs["tags"].splitlines())
+    assert "manifest:org.opencontainers.image.version=1.2.3" in \
+        run.outputs["annotations"].splitlines()
     record = json.loads(run.outputs["json"])
     assert record["status"] == "success" and record["digest"] == digest
     assert record["context"]["provider"] == "github"
