@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dockyard import __version__, secrets
+from dockyard.ci import github_api
 from dockyard.ci import outputs as ci_outputs
 from dockyard.ci.inputs import read_inputs
 from dockyard.context import Context, resolve_context
@@ -218,7 +219,7 @@ def _prepare(args: argparse.Namespace, env: Mapping[str, str], out: _Output,
              building: bool = True, planning: bool = False) -> tuple[Settings, Context]:
     """Context and settings for the commands that read dockyard.yml."""
     workdir = Path(args.chdir or Path.cwd()).resolve()
-    context = resolve_context(env, workdir)
+    context = github_api.with_repository(resolve_context(env, workdir), env)
     overrides = Overrides(push=getattr(args, "push", None), force=getattr(args, "force", None),
                           inputs=read_inputs(env, workdir), building=building,
                           secrets_withheld=context.secrets_withheld, planning=planning)
@@ -274,6 +275,7 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     if args.output:
         _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
         out.recorded = True
+        _write_bake(Path(args.chdir or Path.cwd()) / args.output, record, env)
     if args.dotenv:
         ci_outputs.write_dotenv(Path(args.chdir or Path.cwd()) / args.dotenv, record)
     out.ci.publish(record)
@@ -413,6 +415,14 @@ _COMMANDS: dict[str, Handler] = {
 
 def _json(data: Any) -> str:
     return json.dumps(secrets.redact_data(data), indent=2)
+
+
+def _write_bake(record_path: Path, record: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    """metadata-action's bake definitions next to the record (`<stem>.bake.json`...)."""
+    from dockyard.ci.metadata_outputs import DEFAULT_BAKE_TARGET, write_bake_files
+
+    target = env.get("DOCKYARD_BAKE_TARGET", "").strip() or DEFAULT_BAKE_TARGET
+    write_bake_files(record_path.parent, record_path.stem, record, target)
 
 
 def _write_record(path: Path, record: Mapping[str, Any]) -> None:

@@ -47,6 +47,11 @@ class Context:
     pr_from_fork: bool = False
     # What could not be found out, each with the way to fix it.
     notes: tuple[str, ...] = field(default=())
+    # From the GitHub API, with a token (dockyard.ci.github_api): the repository's own words
+    description: str | None = None
+    licenses: str | None = None  # an SPDX id, such as MIT
+    # `type=sha` and `{{sha}}`: DOCKER_METADATA_SHORT_SHA_LENGTH, as metadata-action reads it
+    short_sha_length: int = 7
 
     @property
     def secrets_withheld(self) -> bool:
@@ -55,7 +60,7 @@ class Context:
 
     @property
     def short_sha(self) -> str:
-        return self.sha[:7]
+        return self.sha[:self.short_sha_length]
 
     @property
     def is_default_branch(self) -> bool:
@@ -86,6 +91,8 @@ class Context:
             "shallow": self.shallow,
             "pr_from_fork": self.pr_from_fork,
             "notes": list(self.notes),
+            "description": self.description,
+            "licenses": self.licenses,
         }
 
 
@@ -104,8 +111,10 @@ def resolve_context(
     ci = _read_ci(env)
     checkout = read_git(workdir)
     git = checkout if isinstance(checkout, GitFacts) else None
+    if _source(env) == "git" and git is not None and git.sha:
+        ci = _checkout_over(ci, _local_facts(git, same_commit=True))
     # Tags and the commit date describe HEAD; they are only used when HEAD is what's built.
-    same_commit = git is not None and ci.sha in (None, git.sha)
+    same_commit = git is not None and (ci.checkout_sha or ci.sha) in (None, git.sha)
     facts = _overlay(_local_facts(git, same_commit=same_commit), ci)
     return Context(
         provider=facts.provider,
@@ -130,6 +139,7 @@ def resolve_context(
         shallow=git.shallow if git else False,
         pr_from_fork=facts.pr_from_fork,
         notes=_notes(facts, ci, checkout, same_commit=same_commit),
+        short_sha_length=_short_sha_length(env),
     )
 
 
@@ -161,6 +171,40 @@ def _now(env: Mapping[str, str], now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError("resolve_context: `now` must be timezone-aware")
     return now.astimezone(timezone.utc)
+
+
+SHORT_SHA_LENGTH = "DOCKER_METADATA_SHORT_SHA_LENGTH"
+# metadata-action's `context` input (the action's `context` is the build context already)
+CONTEXT_SOURCE = "DOCKYARD_CONTEXT_SOURCE"
+_SOURCES = ("workflow", "git")
+
+
+def _source(env: Mapping[str, str]) -> str:
+    """`workflow` (the CI's variables win, the default) or `git` (the checkout's ref and
+    commit win, as metadata-action's `context: git`)."""
+    text = env.get(CONTEXT_SOURCE, "").strip() or "workflow"
+    if text not in _SOURCES:
+        raise ContextError(f"{CONTEXT_SOURCE}={text!r} is not a context source",
+                           hint="use workflow (the CI's variables) or git (the checkout)")
+    return text
+
+
+def _checkout_over(ci: Facts, local: Facts) -> Facts:
+    """The CI's facts with the ref, commit and what is read from them taken from git."""
+    return replace(ci, ref=local.ref, sha=local.sha, checkout_sha=None, branch=local.branch,
+                   tag=local.tag, pr_number=None, pr_head_sha=None, base_ref=None,
+                   commit_date=local.commit_date or ci.commit_date)
+
+
+def _short_sha_length(env: Mapping[str, str]) -> int:
+    text = env.get(SHORT_SHA_LENGTH, "").strip()
+    if not text:
+        return 7
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 64):
+        raise ContextError(f"{SHORT_SHA_LENGTH}={text!r} is not a length from 1 to 64",
+                           hint=f"set {SHORT_SHA_LENGTH} to a whole number such as 12, or "
+                                "unset it (7 characters)")
+    return int(text)
 
 
 def _read_ci(env: Mapping[str, str]) -> Facts:

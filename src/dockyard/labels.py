@@ -1,38 +1,48 @@
 """The OCI image labels docker/metadata-action writes, from the context alone.
 
-metadata-action writes every key, with an empty value when it knows nothing; an empty
-label reads as a claim ("no source") and hides the value a base image set, so a key
-whose value is unknown is left out here. Description and licenses come from the GitHub
-API in metadata-action and are not in the context: set them under `labels:` if wanted.
+metadata-action writes all eight keys, each with an empty value when it knows nothing
+(`org.opencontainers.image.version=` on a build no rule tagged), and so does this module:
+later steps written for metadata-action read those keys and find them. Description and
+licenses come from the GitHub API (`dockyard.ci.github_api`, with a token), else empty.
 Keys are sorted, as metadata-action sorts them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from dockyard.context import Context
 
-__all__ = ["oci_labels"]
+__all__ = ["merged", "oci_labels"]
 
 _PREFIX = "org.opencontainers.image."
 
 
 def oci_labels(context: Context, version: str | None, *,
                title: str | None = None) -> dict[str, str]:
-    """created, revision, version, source, url and title; unknown ones are omitted.
+    """created, description, licenses, revision, source, title, url and version; a value
+    that is unknown is empty.
 
     `title` defaults to the last part of the repository's name (or of its URL).
     """
     labels = {
         "created": rfc3339(context.now),
+        "description": context.description or "",
+        "licenses": context.licenses or "",
         "revision": context.sha,
         "version": version or "",
         "source": context.repo_url or "",
         "url": context.repo_url or "",
         "title": title or _repository_name(context),
     }
-    return {f"{_PREFIX}{key}": value for key, value in sorted(labels.items()) if value}
+    return {f"{_PREFIX}{key}": value for key, value in sorted(labels.items())}
+
+
+def merged(generated: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """`extra` over `generated`, every key sorted as metadata-action sorts them."""
+    both = {**generated, **extra}
+    return {key: both[key] for key in sorted(both)}
 
 
 def rfc3339(when: datetime) -> str:

@@ -53,6 +53,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": _STRING,
         },
+        "annotations": {
+            "description": "Extra OCI annotations, merged over the generated ones (the OCI "
+            "labels); values may use metadata-action's global expressions.",
+            "type": "object",
+            "additionalProperties": _STRING,
+        },
+        "annotation_levels": {
+            "description": "Where the annotations go: manifest (default), index, "
+            "manifest-descriptor, index-descriptor (DOCKER_METADATA_ANNOTATIONS_LEVELS).",
+            **_STRING_LIST,
+        },
         "build": {
             "description": "How to build the image (docker build's options).",
             "type": "object",

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from dockyard import payloads, secrets, tagging
+from dockyard.annotations import DEFAULT_LEVELS, LEVELS_VARIABLE, level_problems, parse_levels
 from dockyard.buildkit import BuildKit, parse_buildkit
 from dockyard.ci.inputs import Inputs
 from dockyard.errors import ConfigError
+from dockyard.image_entry import parse_image_entry
 from dockyard.names import image_problem, normalise_host, parse_image
 from dockyard.registry_keys import registry_key_problems
 from dockyard.retention import Retention, parse_retention
@@ -120,6 +122,11 @@ class Settings:
     notes: tuple[str, ...] = ()  # what was adjusted, for the CLI to tell
     publishing: Publishing = Publishing()
     retention: Retention = Retention()  # what `dockyard prune` keeps
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the user's, as labels
+    annotation_levels: tuple[str, ...] = DEFAULT_LEVELS
+    # The user asked for annotations (annotations or levels given): publishing writes
+    # them into what it pushes (dockyard.publish.annotate)
+    apply_annotations: bool = False
 
     def credentials_for(self, image: str) -> Credentials | None:
         return self.registries.get(parse_image(image).host)
@@ -482,9 +489,19 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     problems: list[tuple[str, str]] = []
     images: list[str] = []
     notes: list[str] = []
+    disabled = 0
     for index, image in enumerate(data.get("images") or ()):
         if not isinstance(image, str):
             continue  # refused by the schema
+        entry = parse_image_entry(image)
+        if isinstance(entry, str):
+            problems.append((f"images[{index}]", entry))
+            continue
+        if not entry.enabled:
+            notes.append(f"images[{index}]: '{entry.name}' is switched off (enable=false)")
+            disabled += 1
+            continue
+        image = entry.name
         if image != image.lower():
             # As metadata-action does: `ghcr.io/${GITHUB_REPOSITORY}` often has capitals.
             if image_problem(image.lower()) is None:
@@ -499,6 +516,9 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         else:
             images.append(image)
 
+    if disabled and not images and not any(p.startswith("images") for p, _ in problems):
+        problems.append(("images", "every image is switched off (enable=false): nothing to "
+                                   "build for; enable one, or skip this step in the workflow"))
     rules: tuple[tagging.TagRule, ...] | None = None
     if data.get("tags"):
         try:
@@ -570,6 +590,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
     publishing = _publishing(data.get("publish") or {}, problems)
     retention = parse_retention(data["retention"], problems) \
         if isinstance(data.get("retention"), dict) else Retention()
+    levels = _annotation_levels(data, env, problems)
 
     if problems:
         return None, problems
@@ -588,6 +609,10 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         publishing=publishing,
         retention=retention,
         notes=tuple(notes),
+        annotations=dict(data.get("annotations") or {}),
+        annotation_levels=levels,
+        apply_annotations=bool(data.get("annotations") or data.get("annotation_levels")
+                               or env.get(LEVELS_VARIABLE, "").strip()),
     ), []
 
 
@@ -711,6 +736,17 @@ def _publishing(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Publ
         if not 0 < getattr(publishing, key) <= MAX_SECONDS:  # false for nan too
             problems.append((f"publish.{key}", _SECONDS_PROBLEM))
     return publishing
+
+
+def _annotation_levels(data: Mapping[str, Any], env: Mapping[str, str],
+                       problems: list[tuple[str, str]]) -> tuple[str, ...]:
+    """`annotation_levels:`, or metadata-action's variable over it."""
+    text = env.get(LEVELS_VARIABLE, "").strip()
+    where = LEVELS_VARIABLE if text else "annotation_levels"
+    given = parse_levels(text) if text else tuple(
+        str(level).strip() for level in data.get("annotation_levels") or () if str(level).strip())
+    problems += [(where, problem) for problem in level_problems(given)]
+    return given or DEFAULT_LEVELS
 
 
 def _ci_registry_credentials(env: Mapping[str, str],

@@ -86,6 +86,7 @@ __all__ = [
     "format_moment",
     "parse_flavor",
     "parse_rules",
+    "render_global",
     "sanitize_tag",
 ]
 
@@ -800,13 +801,13 @@ def _known(value: str | None, name: str, provider: str) -> Callable[[_Expression
     return render
 
 
-def _sha_helper(sha: str) -> Callable[[_Expression], str]:
-    """`{{sha}}` is the short sha (7 characters, as metadata-action); `{{sha '12'}}` the
-    first 12."""
+def _sha_helper(sha: str, short: int) -> Callable[[_Expression], str]:
+    """`{{sha}}` is the short sha (7 characters, or DOCKER_METADATA_SHORT_SHA_LENGTH, as
+    metadata-action); `{{sha '12'}}` the first 12."""
 
     def render(expression: _Expression) -> str:
         length = expression.args[0] if expression.args else None
-        return sha[:int(length)] if length and _GROUP.fullmatch(length) else sha[:7]
+        return sha[:int(length)] if length and _GROUP.fullmatch(length) else sha[:short]
 
     return render
 
@@ -1010,7 +1011,7 @@ class _Facts:
         return {
             "branch": _constant(self.branch or ""),
             "tag": _constant(self.tag or ""),
-            "sha": _sha_helper(context.sha),
+            "sha": _sha_helper(context.sha, context.short_sha_length),
             "base_ref": _constant(base_ref),
             "is_default_branch": _constant("true" if default else "false"),
             "is_not_default_branch": _constant("false" if default else "true"),
@@ -1138,6 +1139,25 @@ def compute_tags(rules: Sequence[TagRule] | None, flavor: Flavor, context: Conte
         raise AmbiguousTagError(problems)
     return TagPlan(version=tags[0].name if tags else None, tags=tuple(tags),
                    skipped=tuple(skipped))
+
+
+def render_global(text: str, context: Context) -> str:
+    """`text` with metadata-action's global expressions (`{{branch}}`, `{{sha}}`,
+    `{{date 'FORMAT'}}`, `{{commit_date 'FORMAT'}}`...) rendered, as metadata-action renders
+    `labels` and `annotations` values: `{{...}}` HTML-escaped as Handlebars does, `{{{...}}}`
+    not, and not sanitised (a label value is no tag). A run value the context lacks renders
+    empty, as metadata-action's Handlebars does. Raises ValueError naming the problem (an
+    unknown expression, a bad format)."""
+    problems = _check_template(text, _GLOBAL_NAMES)
+    if problems:
+        raise ValueError("; ".join(problems))
+    scope = dict(_Facts.of(context).scope())
+    for name in ("run_number", "run_id"):
+        scope[name] = _constant(getattr(context, name) or "")
+    try:
+        return _render(text, scope)
+    except _TemplateError as exc:  # a time zone that went away since the check
+        raise ValueError(str(exc)) from None
 
 
 def _clash(name: str, first: str, first_meaning: str, second: str, second_meaning: str) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-SCRUBBED_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "JENKINS_", "RUNNER_", "DOCKYARD_")
+SCRUBBED_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "JENKINS_", "RUNNER_", "DOCKYARD_",
+                     "DOCKER_METADATA_")  # metadata-action's variables, read as it reads them
 SCRUBBED_NAMES = frozenset(
     {
         "GIT_COMMIT",

@@ -1,4 +1,4 @@
-"""OCI labels: metadata-action's keys and formats, without empty values."""
+"""OCI labels: metadata-action's keys and formats, empty values included."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def ctx(**fields: Any) -> Context:
 def test_labels_as_metadata_action_writes_them() -> None:
     assert oci_labels(ctx(), "1.2.3") == {
         "org.opencontainers.image.created": "2020-01-10T00:30:00.000Z",
+        "org.opencontainers.image.description": "",
+        "org.opencontainers.image.licenses": "",
         "org.opencontainers.image.revision": SHA,
         "org.opencontainers.image.source": URL,
         "org.opencontainers.image.title": "Hello-World",
@@ -34,29 +36,39 @@ def test_labels_as_metadata_action_writes_them() -> None:
     }
 
 
+def test_repository_facts_from_the_api() -> None:
+    labels = oci_labels(ctx(description="This your first repo!", licenses="MIT"), "1")
+    assert labels["org.opencontainers.image.description"] == "This your first repo!"
+    assert labels["org.opencontainers.image.licenses"] == "MIT"
+
+
 def test_keys_are_sorted() -> None:
     keys = list(oci_labels(ctx(), "1.2.3"))
     assert keys == sorted(keys)
 
 
 @pytest.mark.parametrize(
-    ("context", "version", "title", "missing"),
+    ("context", "version", "empty"),
     [
-        (ctx(), None, None, {"version"}),
-        (ctx(), "", None, {"version"}),
-        (ctx(sha=""), "1", None, {"revision"}),
-        (ctx(repo_url=None), "1", None, {"source", "url"}),
-        (ctx(repository=None, repo_url=None), "1", None, {"source", "url", "title"}),
-        (ctx(sha="", repository=None, repo_url=None), None, None,
+        (ctx(), None, {"version"}),
+        (ctx(), "", {"version"}),
+        (ctx(sha=""), "1", {"revision"}),
+        (ctx(repo_url=None), "1", {"source", "url"}),
+        (ctx(repository=None, repo_url=None), "1", {"source", "url", "title"}),
+        (ctx(sha="", repository=None, repo_url=None), None,
          {"revision", "version", "source", "url", "title"}),
     ],
 )
-def test_unknown_values_are_left_out(context: Context, version: str | None, title: str | None,
-                                     missing: set[str]) -> None:
-    labels = oci_labels(context, version, title=title)
-    all_keys = {"created", "revision", "version", "source", "url", "title"}
-    assert set(labels) == {f"org.opencontainers.image.{key}" for key in all_keys - missing}
-    assert all(labels.values())
+def test_unknown_values_are_empty(context: Context, version: str | None,
+                                  empty: set[str]) -> None:
+    """As metadata-action (event_null.env, event_empty.env in its meta.test.ts): every key,
+    `org.opencontainers.image.version=` and `revision=` with nothing known."""
+    labels = oci_labels(context, version)
+    all_keys = {"created", "description", "licenses", "revision", "version", "source", "url",
+                "title"}
+    assert set(labels) == {f"org.opencontainers.image.{key}" for key in all_keys}
+    assert {key.rsplit(".", 1)[1] for key, value in labels.items() if not value} == \
+        empty | {"description", "licenses"}
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,24 @@ def blocks(language: str) -> list[str]:
 
 def test_the_github_workflow_uses_only_inputs_and_outputs_the_action_has() -> None:
     action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
-    [workflow] = [yaml.safe_load(b) for b in blocks("yaml") if "runs-on" in b]
-    steps = workflow["jobs"]["image"]["steps"]
-    [step] = [s for s in steps if s.get("uses", "").startswith("dockyard-ci/dockyard@")]
-    assert set(step["with"]) <= set(action["inputs"])
+    workflows = [yaml.safe_load(b) for b in blocks("yaml") if "dockyard-ci/dockyard@" in b]
+    assert len(workflows) == 2  # the first example and the side by side one
+    for workflow in workflows:
+        steps = workflow["jobs"]["image"]["steps"]
+        [step] = [s for s in steps if s.get("uses", "").startswith("dockyard-ci/dockyard@")]
+        assert set(step["with"]) <= set(action["inputs"])
     used = set(re.findall(r"steps\.dockyard\.outputs\.([\w-]+)", DOC))
     assert used and used <= set(action["outputs"])
+
+
+def test_every_metadata_action_output_the_doc_reads_has_its_dockyard_twin() -> None:
+    """The side by side workflows: what a step read from metadata-action it reads, under
+    the same name, from Dockyard."""
+    [theirs] = [b for b in blocks("yaml") if "docker/metadata-action@" in b]
+    [ours] = [b for b in blocks("yaml") if "dockyard-ci/dockyard@" in b and "tag-names" in b]
+    read = set(re.findall(r"steps\.meta\.outputs\.([\w-]+)", theirs)) - {"annotations",
+                                                                          "tags", "labels"}
+    assert read and read <= set(re.findall(r"steps\.dockyard\.outputs\.([\w-]+)", ours))
 
 
 def test_the_gitlab_snippet_is_valid_and_uses_the_templates_job() -> None:

@@ -82,10 +82,14 @@ def test_dotenv_keeps_within_gitlabs_limits_and_leaves_out_what_does_not_fit() -
     assert len(text.encode()) <= outputs.DOTENV_MAX_BYTES
     assert len(lines) <= outputs.DOTENV_MAX_VARIABLES
     names = [line.split("=", 1)[0] for line in lines]
-    assert names == ["DOCKYARD_DIGEST", "DOCKYARD_TAG", "DOCKYARD_STATUS", "DOCKYARD_IMAGE_ID"]
+    assert names == ["DOCKYARD_DIGEST", "DOCKYARD_TAG", "DOCKYARD_STATUS", "DOCKYARD_IMAGE_ID",
+                     "DOCKYARD_PUSHED"]
     assert all(line and "'" not in line and '"' not in line for line in lines)
     small = outputs.dotenv(record())
     assert "DOCKYARD_TAGS=127.0.0.1:5000/acme/app:1.2.3 127.0.0.1:5000/acme/app:latest" in small
+    # planned beside landed: the second registry held `latest` back
+    assert ("DOCKYARD_PUSHED=127.0.0.1:5000/acme/app:1.2.3 127.0.0.1:5000/acme/app:latest "
+            "127.0.0.1:5001/acme/app:1.2.3") in small
 
 
 def test_gitlab_sections_use_the_runners_markers() -> None:

@@ -136,9 +136,13 @@ jobs:
           LABELS: ${{{{ steps.dockyard.outputs.labels }}}}
           DIGEST: ${{{{ steps.dockyard.outputs.digest }}}}
           RECORD: ${{{{ steps.dockyard.outputs.json }}}}
+          TAG_NAMES: ${{{{ steps.dockyard.outputs.tag-names }}}}
+          PUSHED: ${{{{ steps.dockyard.outputs.pushed }}}}
+          ANNOTATIONS: ${{{{ steps.dockyard.outputs.annotations }}}}
         run: >-
           python3 -c 'import json, os, sys; json.dump({{k: os.environ[k] for k in
-          ("VERSION", "TAGS", "LABELS", "DIGEST", "RECORD")}}, open(sys.argv[1], "w"))'
+          ("VERSION", "TAGS", "LABELS", "DIGEST", "RECORD", "TAG_NAMES", "PUSHED",
+          "ANNOTATIONS")}}, open(sys.argv[1], "w"))'
           {outputs}
 """
 
@@ -187,6 +191,10 @@ def test_the_action_pushes_and_hands_its_outputs_on_with_the_password_masked(
     assert set(seen["TAGS"].splitlines()) == {
         f"{host}/{name}:{tag}" for host in (registry.host, auth_registry.host) for tag in expected}
     assert "org.example.team=payments" in seen["LABELS"].splitlines()
+    # metadata-action's other outputs, and what landed beside what was planned
+    assert set(seen["TAG_NAMES"].splitlines()) == expected
+    assert set(seen["PUSHED"].splitlines()) == set(seen["TAGS"].splitlines())
+    assert "manifest:org.opencontainers.image.version=1.2.3" in seen["ANNOTATIONS"].splitlines()
     record = json.loads(seen["RECORD"])
     assert record["status"] == "success" and record["digest"] == digest
     assert record["context"]["provider"] == "github"

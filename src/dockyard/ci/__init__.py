@@ -29,6 +29,9 @@ class Facts:
     event: str | None = None
     ref: str | None = None
     sha: str | None = None
+    # The commit checked out, where it is not `sha` (DOCKER_METADATA_PR_HEAD_SHA names a
+    # pull request's head while the runner checks out the merge commit).
+    checkout_sha: str | None = None
     branch: str | None = None
     tag: str | None = None
     pr_number: int | None = None

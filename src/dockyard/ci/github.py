@@ -12,6 +12,9 @@ from dockyard.ci import Facts, commit_sha, timestamp, value
 from dockyard.errors import ContextError
 
 _PULL_REF = re.compile(r"^refs/pull/(\d+)/")
+# metadata-action's switch: sha tags and the revision label name a pull request's head
+# commit instead of the merge commit the runner checked out.
+PR_HEAD_SHA = "DOCKER_METADATA_PR_HEAD_SHA"
 
 
 def detected(env: Mapping[str, str]) -> bool:
@@ -53,6 +56,11 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
     event_name = value(env, "GITHUB_EVENT_NAME")
     ref = value(env, "GITHUB_REF")
     sha = commit_sha(env, "GITHUB_SHA")
+    number = _get(payload, "number")
+    if "pull_request_target" in (event_name or "") and isinstance(number, int):
+        # As metadata-action: the runner names the base branch (refs/heads/main), but the
+        # build is of the pull request, so its rules read the pull request's ref.
+        ref = f"refs/pull/{number}/merge"
     pr_number = _pr_number(ref, event_name, payload)
     branch = tag = base_ref = pr_head_sha = None
     if pr_number is not None:
@@ -65,6 +73,10 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
         tag = ref.removeprefix("refs/tags/")
         # A tag push names the branch it was pushed from; metadata-action's {{base_ref}}.
         base_ref = _text(payload, "base_ref")
+    checkout_sha = None
+    if pr_head_sha and "pull_request" in (event_name or "") and \
+            (value(env, PR_HEAD_SHA) or "").lower() == "true":
+        checkout_sha, sha = sha, pr_head_sha
 
     server = (value(env, "GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
     repository = value(env, "GITHUB_REPOSITORY")
@@ -74,6 +86,7 @@ def facts(env: Mapping[str, str], event: Mapping[str, Any] | None) -> Facts:
         event=event_name,
         ref=ref,
         sha=sha,
+        checkout_sha=checkout_sha,
         branch=branch,
         tag=tag,
         pr_number=pr_number,

@@ -11,6 +11,7 @@ are those of docker/metadata-action and build-push-action, one item a line:
 | DOCKYARD_TAGS           | tags              | one tag rule a line                         |
 | DOCKYARD_FLAVOR         | flavor            | one flavor line a line (`latest=auto`)      |
 | DOCKYARD_LABELS         | labels            | one `key=value` a line, merged by key       |
+| DOCKYARD_ANNOTATIONS    | annotations       | one `key=value` a line, merged by key       |
 | DOCKYARD_CONTEXT        | build.context     | a path, relative to the working directory   |
 | DOCKYARD_FILE           | build.dockerfile  | a path, relative to the working directory   |
 | DOCKYARD_BUILD_ARGS     | build.args        | one `NAME=value` a line, merged by name     |
@@ -47,18 +48,21 @@ from dockyard.errors import ConfigError
 _LINES = {"DOCKYARD_IMAGES": "images", "DOCKYARD_TAGS": "tags", "DOCKYARD_FLAVOR": "flavor"}
 _PAIRS = {"DOCKYARD_LABELS": ("labels",), "DOCKYARD_BUILD_ARGS": ("build", "args"),
           "DOCKYARD_SECRETS": ("build", "secrets"),
-          "DOCKYARD_SECRET_FILES": ("build", "secret_files")}
+          "DOCKYARD_SECRET_FILES": ("build", "secret_files"),
+          "DOCKYARD_ANNOTATIONS": ("annotations",)}
 # build-push-action's inputs of BuildKit's keys: lists one item a line, the rest strings
 _BUILD_LISTS = {"DOCKYARD_SSH": "ssh", "DOCKYARD_PLATFORMS": "platforms",
                 "DOCKYARD_CACHE_FROM": "cache_from", "DOCKYARD_CACHE_TO": "cache_to"}
 _BUILD_TEXTS = {"DOCKYARD_PROVENANCE": "provenance", "DOCKYARD_SBOM": "sbom",
                 "DOCKYARD_BUILDER": "builder", "DOCKYARD_BACKEND": "backend"}
 _MERGED_BUILD = ("args", "secrets", "secret_files")  # build.* mappings merged by key
+# As metadata-action, a `labels` or `annotations` line without `=` is no entry: ignored.
+_LENIENT = ("DOCKYARD_LABELS", "DOCKYARD_ANNOTATIONS")
 _PATHS = {"DOCKYARD_CONTEXT": "context", "DOCKYARD_FILE": "dockerfile"}
 _YAML = {"DOCKYARD_REGISTRIES": "registries", "DOCKYARD_WEBHOOKS": "webhooks"}
 DEFAULT_IMAGES = "DOCKYARD_DEFAULT_IMAGES"
 # Keys whose values are mappings merged key by key; every other key is replaced whole.
-_MERGED = ("labels", "registries")
+_MERGED = ("labels", "registries", "annotations")
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def read_inputs(env: Mapping[str, str], workdir: Path) -> Inputs:
     for name, (*parents, key) in _PAIRS.items():
         if (text := _given(env, name)) is not None:
             pairs, bad = _pairs(text)
-            problems += [f"{name}: line {n} is not NAME=value" for n in bad]
+            if name not in _LENIENT:
+                problems += [f"{name}: line {n} is not NAME=value" for n in bad]
             _nest(values, parents)[key] = pairs
             _record(origins, ".".join((*parents, key)), pairs, name)
     for name, key in _PATHS.items():

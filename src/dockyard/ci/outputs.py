@@ -4,8 +4,10 @@ The CLI picks a reporter from the CI's own variables; nothing needs turning on:
 
 - GitHub Actions (`GITHUB_ACTIONS=true`): `::add-mask::` for every secret the moment
   settings are read, `::group::` sections, `::error file=...,line=...::` annotations on the
-  config file, step outputs in `GITHUB_OUTPUT` (version, tags, labels, digest, json) and a
-  job summary in `GITHUB_STEP_SUMMARY` (a table of registries, tags and digests).
+  config file, step outputs in `GITHUB_OUTPUT` (metadata-action's version, tags,
+  tag-names, labels, annotations, json and bake-file-* outputs, and digest and pushed;
+  see dockyard.ci.metadata_outputs), the same as `DOCKER_METADATA_OUTPUT_*` variables in
+  `GITHUB_ENV`, and a job summary in `GITHUB_STEP_SUMMARY` (registries, tags, digests).
 - GitLab CI (`GITLAB_CI=true`): collapsible `section_start`/`section_end` sections. The
   dotenv report is written where `dockyard run --dotenv PATH` says (it must match the
   job's `artifacts:reports:dotenv`), within GitLab's limits.
@@ -27,12 +29,24 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dockyard import secrets
 from dockyard.ci import value
+from dockyard.ci.metadata_outputs import (
+    DEFAULT_BAKE_TARGET,
+    Separators,
+    action_outputs,
+    env_name,
+    pushed_references,
+    write_bake_files,
+)
 from dockyard.errors import ConfigError, DockyardError
 
 if TYPE_CHECKING:
     from dockyard.settings import Settings
 
-GITHUB_OUTPUTS = ("version", "tags", "labels", "digest", "json")
+GITHUB_OUTPUTS = ("version", "tags", "tag-names", "labels", "annotations", "digest", "json",
+                  "pushed")
+NEWLINES = Separators()
+# What metadata-action exports as DOCKER_METADATA_OUTPUT_* (and the bake-file-* paths)
+_EXPORTED = ("version", "tags", "tag-names", "labels", "annotations", "json")
 # GitLab's limits for a dotenv report (plan_limits: dotenv_size, dotenv_variables on Free).
 DOTENV_MAX_BYTES = 5120
 DOTENV_MAX_VARIABLES = 50
@@ -74,6 +88,12 @@ class GitHubReporter(Reporter):
         self._summary = value(env, "GITHUB_STEP_SUMMARY")
         self._workspace = value(env, "GITHUB_WORKSPACE")
         self._delimiter = delimiter
+        self._separators = Separators.from_env(env)
+        self._temp = value(env, "RUNNER_TEMP")
+        self._bake_target = value(env, "DOCKYARD_BAKE_TARGET") or DEFAULT_BAKE_TARGET
+        # metadata-action's switch; on unless `false`
+        exports = (value(env, "DOCKER_METADATA_SET_OUTPUT_ENV") or "true").lower() != "false"
+        self._env_file = value(env, "GITHUB_ENV") if exports else None
 
     def mask(self, values: Iterable[str]) -> None:
         for secret in values:
@@ -95,8 +115,16 @@ class GitHubReporter(Reporter):
             self._command(line)
 
     def publish(self, record: Mapping[str, Any]) -> None:
+        files: dict[str, Path] = {}
+        if self._temp and (self._output or self._env_file):
+            files = write_bake_files(Path(self._temp) / "dockyard", "dockyard", record,
+                                     self._bake_target)
         if self._output:
-            _append(self._output, github_outputs(record, self._delimiter))
+            _append(self._output, github_outputs(record, self._delimiter, self._separators,
+                                                 files))
+        if self._env_file:
+            _append(self._env_file, github_env(record, self._delimiter, self._separators,
+                                               files))
         if self._summary:
             _append(self._summary, summary_markdown(record))
 
@@ -135,19 +163,40 @@ def reporter_for(env: Mapping[str, str], stream: TextIO) -> Reporter:
 # --- GitHub ---------------------------------------------------------------------------
 
 
-def github_outputs(record: Mapping[str, Any], delimiter: Callable[[], str]) -> str:
+def output_values(record: Mapping[str, Any],
+                  separators: Separators = NEWLINES) -> dict[str, str]:
+    """Every step output's value, by name (GITHUB_OUTPUTS)."""
+    values = action_outputs(record, separators)
+    values["digest"] = record.get("digest") or ""
+    # JSON is redacted as data, before it is serialised: never the text of its syntax
+    values["json"] = json.dumps(secrets.redact_data(record), sort_keys=False)
+    return {name: values[name] for name in GITHUB_OUTPUTS}
+
+
+def github_outputs(record: Mapping[str, Any], delimiter: Callable[[], str],
+                   separators: Separators = NEWLINES,
+                   files: Mapping[str, Path] | None = None) -> str:
     """Step outputs in GITHUB_OUTPUT's multi-line form (`name<<DELIM`...`DELIM`)."""
-    values = {
-        "version": record.get("version") or "",
-        "tags": "\n".join(record.get("tags") or ()),
-        "labels": "\n".join(f"{k}={v}" for k, v in (record.get("labels") or {}).items()),
-        "digest": record.get("digest") or "",
-        "json": json.dumps(secrets.redact_data(record), sort_keys=False),
-    }
+    values = output_values(record, separators)
+    values.update({name: str(path) for name, path in (files or {}).items()})
+    return _heredocs(values, delimiter)
+
+
+def github_env(record: Mapping[str, Any], delimiter: Callable[[], str],
+               separators: Separators = NEWLINES,
+               files: Mapping[str, Path] | None = None) -> str:
+    """metadata-action's DOCKER_METADATA_OUTPUT_* variables, in GITHUB_ENV's form."""
+    values = output_values(record, separators)
+    exported = {env_name(name): values[name] for name in _EXPORTED}
+    exported.update({env_name(name): str(path) for name, path in (files or {}).items()})
+    return _heredocs(exported, delimiter, raw=env_name("json"))
+
+
+def _heredocs(values: Mapping[str, str], delimiter: Callable[[], str],
+              raw: str = "json") -> str:
     text = []
-    for name in GITHUB_OUTPUTS:
-        # JSON is redacted as data, before it is serialised: never the text of its syntax
-        content = values[name] if name == "json" else secrets.redact(values[name])
+    for name, item in values.items():
+        content = item if name == raw else secrets.redact(item)  # `raw` is redacted JSON
         mark = delimiter()
         while mark in content:  # a value may not contain its own end marker
             mark = delimiter()
@@ -288,7 +337,8 @@ def dotenv(record: Mapping[str, Any]) -> str:
         ("DOCKYARD_TAG", tags[0] if tags else ""),
         ("DOCKYARD_STATUS", record.get("status") or ""),
         ("DOCKYARD_IMAGE_ID", record.get("image_id") or ""),
-        ("DOCKYARD_TAGS", " ".join(tags)),
+        ("DOCKYARD_TAGS", " ".join(tags)),  # planned, as metadata-action's `tags`
+        ("DOCKYARD_PUSHED", " ".join(pushed_references(record))),  # what landed
     ]
     lines: list[str] = []
     size = 0

@@ -82,8 +82,11 @@ def merge(settings: Target, release: Release, sources: Sequence[str], *, log: Lo
     media_type = OCI_INDEX if oci else DOCKER_MANIFEST_LIST
     index_json: dict[str, object] = {"schemaVersion": 2, "mediaType": media_type,
                                      "manifests": entries}
-    annotations = {key: value for key, value in ((VERSION_LABEL, release.version),
-                                                 (REVISION_LABEL, release.revision)) if value}
+    annotations = {each.key: each.value for each in release.annotations
+                   if each.level == "index"}
+    annotations.update({key: value for key, value in ((VERSION_LABEL, release.version),
+                                                      (REVISION_LABEL, release.revision))
+                        if value})
     if annotations:  # what the guards read of an index: never a child's labels or tags
         index_json["annotations"] = annotations
     content = json.dumps(index_json, indent=2).encode()

@@ -27,6 +27,7 @@ from dockyard.errors import PublishError
 from dockyard.names import parse_image
 from dockyard.progress import human_bytes
 from dockyard.publish import floating
+from dockyard.publish.annotate import annotate
 from dockyard.publish.connect import (
     Connect,
     DockerLogin,
@@ -38,7 +39,7 @@ from dockyard.publish.connect import (
     quiet,
     retry_policy,
 )
-from dockyard.publish.copy import blobs, copy_to_many
+from dockyard.publish.copy import blobs, children, copy_to_many
 from dockyard.publish.preflight import built_from, held_releases, other_revision
 from dockyard.publish.release import (
     HELD_FOR_OTHERS,
@@ -276,7 +277,7 @@ def _push_once(landings: Sequence[Landing], engine: Pusher, image_id: str | None
     for landing in waiting:
         last = landing is waiting[-1]
         try:
-            _engine_push(landing, engine, image_id, release.revision, log,
+            _engine_push(landing, engine, image_id, release, log,
                          policy if last else once, sleep)
         except PublishError as exc:
             if last or not _transient_push(exc):
@@ -315,12 +316,12 @@ def _push_tag(tags: Sequence[str], revision: str | None) -> str:
     return next((tag for tag in tags if short and short in tag), tags[0])
 
 
-def _engine_push(landing: Landing, engine: Pusher, image_id: str | None, revision: str | None,
+def _engine_push(landing: Landing, engine: Pusher, image_id: str | None, release: Release,
                  log: Log, policy: RetryPolicy, sleep: Sleep) -> None:
     """docker push of the first release tag this registry needs, checked to have pushed
-    this run's image; sets `landing.source`."""
+    this run's image, then annotated when asked; sets `landing.source`."""
     repo = landing.repo
-    tag = _push_tag(landing.to_write, revision)
+    tag = _push_tag(landing.to_write, release.revision)
     reference = repo.reference(tag)
     if image_id:  # a shared engine: another run may have moved this name since the build
         engine.tag(image_id, reference)
@@ -337,8 +338,28 @@ def _engine_push(landing: Landing, engine: Pusher, image_id: str | None, revisio
             f"{image_id[:19]}: another run on this engine tagged the same name meanwhile; "
             "nothing else was written here",
             hint="give concurrent jobs their own engine, or serialise them (docs/publishing.md)")
+    if release.annotations:
+        manifest = _annotated(repo, tag, manifest, release, log)
     landing.pushed.append(tag)
     landing.source = manifest
+
+
+def _annotated(repo: Repository, tag: str, manifest: Manifest, release: Release,
+               log: Log) -> Manifest:
+    """The engine's push with the release's annotations written in, under `tag` (see
+    dockyard.publish.annotate); the push itself when there is nothing to write."""
+    listed = {digest: repo.manifest(digest) for digest in children(manifest)} \
+        if manifest.is_index else {}
+    found = {digest: each for digest, each in listed.items() if each is not None}
+    done = annotate(manifest, found, release.annotations)
+    if done is None:
+        return manifest
+    for child in done.children:
+        repo.client.put_manifest(repo.path, child.digest, child)
+    repo.put(tag, done.top)
+    log(f"annotated {repo.reference(tag)}: {done.top.digest[:19]} (the engine pushed "
+        f"{manifest.digest[:19]}, which has no annotations)")
+    return done.top
 
 
 def _push(engine: Pusher, image: str, tag: str, login: Credentials | None, log: Log,
@@ -374,7 +395,7 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
         elif upload is not None:
             landing.source = upload(landing)
         elif landing.to_write and engine is not None:
-            _engine_push(landing, engine, image_id, release.revision, log, policy, sleep)
+            _engine_push(landing, engine, image_id, release, log, policy, sleep)
         else:  # every release tag is here already
             held = fixed or next(iter(landing.held.values()), None)
             landing.source = repo.manifest(held) if held else None

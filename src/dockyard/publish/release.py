@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard import versions
+from dockyard.annotations import Annotation
 from dockyard.errors import InputError, PublishError
 from dockyard.registry import REVISION_LABEL
 from dockyard.tagging import PlannedTag, TagKind
@@ -26,6 +27,8 @@ class Release:
     tags: tuple[PlannedTag, ...]
     version: str | None
     revision: str | None
+    # What publishing writes into the manifest or index it pushes; () when not asked for
+    annotations: tuple[Annotation, ...] = ()
 
     @classmethod
     def of(cls, plan: Any) -> Release:
@@ -36,7 +39,8 @@ class Release:
             message, hint = why_no_tags(plan.context, plan.skipped)
             raise InputError(message, hint=hint)
         return cls(images=tuple(plan.images), tags=tuple(plan.tags), version=plan.version,
-                   revision=plan.labels.get(REVISION_LABEL))
+                   revision=plan.labels.get(REVISION_LABEL) or None,
+                   annotations=tuple(plan.annotations) if plan.annotate else ())
 
     @property
     def semver(self) -> semver.Version | None:
