@@ -404,3 +404,36 @@ def test_a_build_secret_copied_into_the_image_is_caught_before_anything_lands(
     response = requests.get(f"{registry.url}/v2/_catalog", timeout=10,
                             auth=(registry.username or "", registry.password or ""))
     assert response.json().get("repositories") in (None, [])
+
+
+def test_annotations_land_in_a_two_platform_index_with_one_digest_everywhere(
+    modern_base_image: str, git_repo: Callable[..., Path], registry: Registry,
+    auth_registry: Registry,
+) -> None:
+    """metadata-action's annotations on the buildx path: the index and each platform's
+    manifest carry them, and that annotated index is the release on both registries."""
+    repo = git_repo({"Dockerfile": f"FROM {modern_base_image}\nRUN echo a > /a.txt\n"},
+                    tags=("v3.1.0",))
+    name = "buildx/annotated"
+    configure(repo, (registry, auth_registry), name,
+              "backend: buildx\nplatforms: [linux/amd64, linux/arm64]\n")
+    with (repo / "dockyard.yml").open("a") as config:
+        config.write("annotations: {com.example.team: payments}\n"
+                     "annotation_levels: [manifest, index]\n")
+
+    outcome = dockyard(repo, "run", env=credentials_env(auth_registry))
+
+    assert outcome.code == 0, outcome.stderr
+    digest = outcome.json["digest"]
+    for each in (registry, auth_registry):
+        assert {each.manifest_digest(name, tag) for tag in each.tags(name)} == {digest}
+        index = each.manifest(name, digest)
+        assert index["mediaType"] in INDEX_TYPES
+        assert index["annotations"]["com.example.team"] == "payments"
+        assert index["annotations"]["org.opencontainers.image.version"] == "3.1.0"
+        platforms = [entry for entry in index["manifests"]
+                     if entry.get("platform", {}).get("os") != "unknown"]
+        assert {entry["platform"]["architecture"] for entry in platforms} == {"amd64", "arm64"}
+        for entry in platforms:
+            child = each.manifest(name, entry["digest"])
+            assert child["annotations"]["com.example.team"] == "payments"
