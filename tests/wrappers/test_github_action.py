@@ -38,7 +38,11 @@ def act(repo: Path, event_name: str, event: dict[str, object], workflow: str,
     command = [tool("act"), event_name, "-W", workflow, "-P", "ubuntu-latest=-self-hosted",
                "-e", str(write_event(scratch / "event.json", event)),
                "--secret-file", str(scratch / "secrets"), "--actor", actor,
-               "--local-repository", f"{ACTION}={action}"]
+               "--local-repository", f"{ACTION}={action}",
+               # the action asks the GitHub API for the repository's description and
+               # license when it has a token: test traffic stays on loopback (a closed
+               # port, so the labels are a note; tests/unit/test_github_api.py has the API)
+               "--env", "GITHUB_API_URL=http://127.0.0.1:9/api/v3"]
     for name in ("DOCKER_HOST", "PIP_NO_INDEX", "PIP_NO_BUILD_ISOLATION",
                  "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_ROOT_USER_ACTION"):
         if name in env:
