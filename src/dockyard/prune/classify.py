@@ -63,6 +63,9 @@ _KINDS = {Family.RELEASE: TagKind.RELEASE, Family.SHA: TagKind.RELEASE,
 _PRECEDENCE = (Family.RELEASE, Family.VERSION_LINE, Family.CHANNEL, Family.SHA,
                Family.PULL_REQUEST)
 
+# Among shapes that take any text: a possible release first, a branch last.
+_OPEN_ORDER = (Family.RELEASE, Family.CHANNEL, Family.BRANCH)
+
 
 @dataclass(frozen=True)
 class Classified:
@@ -163,7 +166,7 @@ class Classifier:
             shape, match = min(found, key=lambda f: _PRECEDENCE.index(f[0].family))
             subject = match.group(1) if shape.family is Family.PULL_REQUEST else None
             return Classified(shape.family, shape.rule, _WHY[shape.family], subject)
-        for shape in self.open:
+        for shape in sorted(self.open, key=lambda s: _OPEN_ORDER.index(s.family)):
             opened = shape.regex.fullmatch(name)
             if opened is None:
                 continue

@@ -171,8 +171,8 @@ def _by_family(tag: str, digest: str, found: Classified, retention: Retention,
 
 def _by_count_and_age(tags: Iterable[str], listing: Listing, keep: Keep,
                       now: datetime) -> list[tuple[str, bool, str]]:
-    """Newest first (an unknown age counts as new); keep the first `keep.last`, and every
-    one younger than `keep.days`."""
+    """Newest first; keep the first `keep.last`, and every one younger than `keep.days`.
+    A tag of unknown age is kept, and takes none of the `keep.last` places."""
     def created(tag: str) -> datetime | None:
         return _image(listing, listing.tags[tag]).created
 
@@ -181,12 +181,14 @@ def _by_count_and_age(tags: Iterable[str], listing: Listing, keep: Keep,
         return (0, 0.0, tag) if when is None else (1, -when.timestamp(), tag)
 
     out = []
-    for rank, tag in enumerate(sorted(tags, key=order)):
+    rank = -1
+    for tag in sorted(tags, key=order):
         when = created(tag)
         if when is None:
             out.append((tag, False, "its age is unknown (no created label or config date): "
                                     "kept"))
             continue
+        rank += 1
         age = now - when
         if keep.last is not None and rank < keep.last:
             out.append((tag, False, f"one of the newest {keep.last}"))

@@ -102,8 +102,8 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
                 if not apply:
                     results.append(RepositoryPrune(image, PLANNED, deleter.api, decision))
                     continue
-                results.append(_apply(image, name.path, deleter, listing, decision, others,
-                                      log))
+                results.append(apply_decision(image, name.path, deleter, listing,
+                                              decision, others, log))
         except DockyardError as exc:
             log(f"{image}: skipped: {exc}")
             results.append(RepositoryPrune(image, SKIPPED, error=str(exc)))
@@ -111,8 +111,10 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
                        retention=settings.retention.summary(), repositories=tuple(results))
 
 
-def _apply(image: str, path: str, deleter: Deleter, listing: Listing, decision: Decision,
-           others: Sequence[str], log: Log) -> RepositoryPrune:
+def apply_decision(image: str, path: str, deleter: Deleter, listing: Listing,
+                   decision: Decision, others: Sequence[str], log: Log) -> RepositoryPrune:
+    """Delete what `decision` says: tags alone on kept images first, then images, then
+    the platform images of deleted indexes. A failure stops this repository there."""
     deleted: list[Deletion] = []
     left: list[tuple[str, str]] = []
     keeper = {v.digest: v.tag for v in decision.kept}
