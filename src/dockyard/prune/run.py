@@ -6,7 +6,8 @@ restored with `dockyard promote` from another registry."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,15 @@ from dockyard.prune.classify import Classifier
 from dockyard.prune.decide import Decision, Facts, Listing, decide
 from dockyard.prune.deleters import Deleter, deleter_for
 from dockyard.prune.listing import Log, read_listing
-from dockyard.publish.connect import Connect, DockerLogin, Sleep, connector, credentials, quiet
+from dockyard.publish.connect import (
+    Connect,
+    DockerLogin,
+    Sleep,
+    connector,
+    credentials,
+    quiet,
+    retry_policy,
+)
 from dockyard.registry import RegistryError
 from dockyard.settings import Settings
 
@@ -86,17 +95,23 @@ class PruneResult:
 
 def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = quiet,
           connect: Connect | None = None, sleep: Sleep = time.sleep,
-          docker_login: DockerLogin | None = None) -> PruneResult:
-    """Prune every configured image (dry run unless `apply`)."""
+          docker_login: DockerLogin | None = None,
+          apis: Mapping[str, str] | None = None) -> PruneResult:
+    """Prune every configured image (dry run unless `apply`). `apis`: where a hosted
+    registry's own API lives when not at its default (GHCR on GitHub Enterprise)."""
     connect = connect or connector(settings, sleep)
+    policy = retry_policy(settings)
     classifier = Classifier(settings.tag_rules, settings.flavor)
     results = []
     for image in settings.images:
         name = parse_image(image)
         others = [i for i in settings.images if i != image]
         try:
-            with connect(name.host, credentials(settings, image, docker_login)) as client:
-                deleter = deleter_for(name.host, client)
+            login = credentials(settings, image, docker_login)
+            token = login.password.reveal() if login else None
+            with connect(name.host, login) as client, closing(deleter_for(
+                    name.host, client, token=token, apis=apis, policy=policy,
+                    sleep=sleep)) as deleter:
                 listing = read_listing(client, name.path, log)
                 decision = decide(listing, settings.retention, classifier, facts)
                 if not apply:
