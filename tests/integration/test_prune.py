@@ -118,6 +118,8 @@ def test_dry_run_lists_what_goes_and_why_and_deletes_nothing(
     assert reasons["feature-x"] == "branch feature-x no longer exists"
     assert reasons["pr-7"] == "pull request #7 is closed"
     assert reasons["sha-ddddddd"].startswith("not among the newest 2")
+    ages = {v["tag"]: v["created_from"] for v in repo["delete"] + repo["kept"]}
+    assert ages["sha-ddddddd"] == ages["pr-8"] == "label"  # an index: its annotation
     kinds = {v["tag"]: v["family"] for v in repo["kept"]}
     assert kinds["1.0.0"] == kinds["1.0.1"] == kinds["2.0.0"] == "release"
     assert kinds["1.0"] == kinds["2.0"] == "version-line"

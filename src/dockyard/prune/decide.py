@@ -10,7 +10,7 @@ delete a tag by itself; elsewhere it stays, and the result says why.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from dockyard.prune.classify import Classified, Classifier, Family
@@ -60,11 +60,15 @@ class Verdict:
     reason: str
     rule: str | None = None  # the retention rule that decided
     forced: str | None = None  # what --force overrode
+    created: datetime | None = None  # the image's age, as read
+    created_from: str = "unknown"  # "label", "config" or "unknown"
 
     def to_dict(self) -> dict[str, object]:
         return {"tag": self.tag, "digest": self.digest, "family": self.family.value,
                 "kind": self.family.kind.value if self.family.kind else None,
-                "reason": self.reason, "rule": self.rule, "forced": self.forced}
+                "reason": self.reason, "rule": self.rule, "forced": self.forced,
+                "created": self.created.isoformat() if self.created else None,
+                "created_from": self.created_from}
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,13 @@ def decide(listing: Listing, retention: Retention, classifier: Classifier,
             verdicts[tag] = Verdict(tag, listing.tags[tag], classes[tag].family,
                                     delete, reason, rule=label,
                                     forced=forced if delete else None)
-    ordered = tuple(verdicts[tag] for tag in sorted(verdicts))
+    ordered = tuple(_dated(verdicts[tag], _image(listing, verdicts[tag].digest))
+                    for tag in sorted(verdicts))
     return _deletions(ordered, listing)
+
+
+def _dated(verdict: Verdict, image: Image) -> Verdict:
+    return replace(verdict, created=image.created, created_from=image.created_from)
 
 
 def _image(listing: Listing, digest: str) -> Image:
