@@ -178,3 +178,13 @@ def test_a_registry_that_does_not_answer_is_skipped_whole(
     assert dead["status"] == "skipped" and dead["error"]
     assert alive["status"] == "planned"
     assert set(history.registry.tags(NAME)) == before
+
+
+def test_bad_input_is_exit_2_and_nothing_is_deleted(tmp_path: Path, history: History) -> None:
+    before = history.registry.tags(NAME)
+    done = run_cli(_repo(tmp_path, history), "prune", "--apply", "--open-prs", "7,seven",
+                   "--format", "json")
+    assert done.code == 2
+    assert done.json["status"] == "failed"
+    assert "--open-prs: 'seven' is not a pull request number" in done.json["error"]
+    assert history.registry.tags(NAME) == before
