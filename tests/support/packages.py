@@ -13,51 +13,31 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import requests
 
 from .registry import Registry
+from .standin import Answer, StandIn
 
 _VERSIONS = re.compile(r"/(orgs|users)/([^/]+)/packages/container/([^/]+)/versions(?:/(\d+))?$")
 PAGE = 2
 
 
-class PackagesApi:
+class PackagesApi(StandIn):
     def __init__(self, registry: Registry, *, owner_kind: str, token: str) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.owner_kind = owner_kind  # "orgs" or "users": the other answers 404
         self.token = token
-        self.requests: list[tuple[str, str]] = []
-        self.statuses: deque[int] = deque()  # scripted answers, before the real ones
         self.versions: dict[int, str] = {}  # id -> digest
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
 
     def add(self, digest: str) -> None:
         """The registry holds `digest` in the package: it is a version."""
-        with self._lock:
-            if digest not in self.versions.values():
-                self.versions[len(self.versions) + 1000] = digest
+        if digest not in self.versions.values():
+            self.versions[len(self.versions) + 1000] = digest
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def answer(self, method: str, path: str, query: str, auth: str | None
-               ) -> tuple[int, dict[str, str], bytes]:
-        with self._lock:
-            self.requests.append((method, path))
-            if self.statuses:
-                return self.statuses.popleft(), {"Retry-After": "0"}, b"{}"
+    def answer(self, method: str, path: str, body: bytes, auth: str | None) -> Answer:
+        path, _, query = path.partition("?")
         if auth != f"Bearer {self.token}":
             return 401, {}, json.dumps({"message": "Bad credentials"}).encode()
         found = _VERSIONS.match(path)
@@ -89,25 +69,4 @@ class PackagesApi:
     def _tags_of(self, owner: str, name: str, digest: str) -> list[str]:
         return [tag for tag in self.registry.tags(f"{owner}/{name}")
                 if self.registry.manifest_digest(f"{owner}/{name}", tag) == digest]
-
-
-def _handler(api: PackagesApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            status, headers, body = api.answer(self.command, parts.path, parts.query,
-                                               self.headers.get("Authorization"))
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
 

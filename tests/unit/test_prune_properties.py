@@ -11,6 +11,7 @@ it; a tag alone only where the model says the registry can):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -40,7 +41,7 @@ class Model:
     deleted: list[str] = field(default_factory=list)
     api: str = "model"
 
-    def delete_digest(self, path: str, digest: str) -> bool:
+    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
         if digest not in self.images:
             return False
         del self.images[digest]

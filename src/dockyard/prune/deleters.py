@@ -7,37 +7,34 @@
   which permission).
 - `Ghcr`: GitHub Packages' REST API (`registry.packages`): GHCR's registry API does not
   delete. An image is a package version, deleted with every tag on it.
-- The others that refuse the distribution API's deletes (Docker Hub, ECR) need their
-  own APIs: see docs/retention.md. `deleter_for` refuses them with what to do rather
-  than guessing.
+- `DockerHub`: Docker Hub's API (`registry.hub`) deletes tags, one by one; an image
+  is "deleted" by deleting every tag on it, and stays, untagged.
+- ECR refuses the distribution API's deletes and needs the AWS API: see
+  docs/retention.md. `deleter_for` refuses it with what to do rather than guessing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from dockyard.registry import RegistryClient, RegistryError, is_ecr
+from dockyard.registry.hub import HUB_API, DockerHubApi
 from dockyard.registry.packages import GITHUB_API, GitHubPackages
 from dockyard.retry import RetryPolicy, Sleep
 
 GHCR = "ghcr.io"
-
-# Hosts whose registry API refuses deletes, with the API that deletes there.
-_OWN_API = {
-    "docker.io": "Docker Hub's API (DELETE /v2/repositories/{namespace}/{name}/tags/{tag}/, "
-                 "a personal access token with Read, Write & Delete)",
-}
-
+DOCKER_HUB = "docker.io"
 
 class Deleter(Protocol):
     """What prune needs of a registry to delete."""
 
     api: str  # names the API in the record
 
-    def delete_digest(self, path: str, digest: str) -> bool:
-        """Delete the image `digest` with every tag on it; False when it was gone."""
+    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
+        """Delete the image `digest` with every tag on it (`tags`, as listed); False when
+        it was gone, or the registry cannot delete an untagged image."""
 
     def delete_tag(self, path: str, tag: str) -> bool:
         """Delete the tag alone, leaving its image; False when the registry cannot."""
@@ -51,7 +48,7 @@ class Distribution:
     def __init__(self, client: RegistryClient) -> None:
         self._client = client
 
-    def delete_digest(self, path: str, digest: str) -> bool:
+    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
         return self._client.delete_manifest(path, digest)
 
     def delete_tag(self, path: str, tag: str) -> bool:
@@ -70,7 +67,7 @@ class Ghcr:
         self._packages = packages
         self._versions: dict[str, dict[str, int]] = {}  # path -> digest -> version id
 
-    def delete_digest(self, path: str, digest: str) -> bool:
+    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
         owner, _, package = path.partition("/")
         if path not in self._versions:
             self._versions[path] = self._packages.versions(owner, package)
@@ -86,14 +83,36 @@ class Ghcr:
         self._packages.close()
 
 
-def deleter_for(host: str, client: RegistryClient, *, token: str | None = None,
-                apis: Mapping[str, str] | None = None, policy: RetryPolicy = RetryPolicy(),
-                sleep: Sleep = time.sleep) -> Deleter:
+class DockerHub:
+    """Docker Hub: tags deleted one by one through its API."""
+
+    api = "docker-hub"
+
+    def __init__(self, hub: DockerHubApi) -> None:
+        self._hub = hub
+
+    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
+        if not tags:
+            return False  # an untagged image: Docker Hub's API has no delete for it
+        deleted = [self._hub.delete_tag(path, tag) for tag in tags]
+        return any(deleted)
+
+    def delete_tag(self, path: str, tag: str) -> bool:
+        return self._hub.delete_tag(path, tag)
+
+    def close(self) -> None:
+        self._hub.close()
+
+
+def deleter_for(host: str, client: RegistryClient, *, username: str | None = None,
+                token: str | None = None, apis: Mapping[str, str] | None = None,
+                policy: RetryPolicy = RetryPolicy(), sleep: Sleep = time.sleep) -> Deleter:
     """The deleter for `host`; a RegistryError (the registry is skipped) when deleting
     there needs an API Dockyard does not speak yet, or credentials it lacks.
 
-    `token`: the registry password (GHCR: a GitHub token); `apis`: where a host's own
-    API lives, when not at its default (GitHub Enterprise: GITHUB_API_URL)."""
+    `username`, `token`: the registry's credentials (GHCR: a GitHub token; Docker Hub: a
+    personal access token); `apis`: where a host's own API lives, when not at its default
+    (GitHub Enterprise: GITHUB_API_URL)."""
     if host == GHCR:
         if not token:
             raise RegistryError(host, "deleting needs a GitHub token (read:packages and "
@@ -102,12 +121,17 @@ def deleter_for(host: str, client: RegistryClient, *, token: str | None = None,
                                      "${GITHUB_TOKEN}")
         url = (apis or {}).get(GHCR, GITHUB_API)
         return Ghcr(GitHubPackages(token, api_url=url, policy=policy, sleep=sleep))
-    api = _OWN_API.get(host)
-    if api is None and is_ecr(host):
-        api = ("the ECR API (BatchDeleteImage, permission ecr:BatchDeleteImage), or an ECR "
-               "lifecycle policy")
-    if api is not None:
+    if host == DOCKER_HUB:
+        if not username or not token:
+            raise RegistryError(host, "deleting needs a Docker Hub user and personal access "
+                                "token (Read, Write, Delete), and none is configured",
+                                hint="set registries.docker.io.username and .password")
+        url = (apis or {}).get(DOCKER_HUB, HUB_API)
+        return DockerHub(DockerHubApi(username, token, api_url=url, policy=policy,
+                                      sleep=sleep))
+    if is_ecr(host):
         raise RegistryError(host, "does not delete through the registry API; deleting there "
-                            f"takes {api}", hint="see docs/retention.md; this registry was "
-                            "left as it is")
+                            "takes the ECR API (BatchDeleteImage, permission "
+                            "ecr:BatchDeleteImage), or an ECR lifecycle policy",
+                            hint="see docs/retention.md; this registry was left as it is")
     return Distribution(client)

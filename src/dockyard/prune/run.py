@@ -110,8 +110,8 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
             login = credentials(settings, image, docker_login)
             token = login.password.reveal() if login else None
             with connect(name.host, login) as client, closing(deleter_for(
-                    name.host, client, token=token, apis=apis, policy=policy,
-                    sleep=sleep)) as deleter:
+                    name.host, client, username=login.username if login else None,
+                    token=token, apis=apis, policy=policy, sleep=sleep)) as deleter:
                 listing = read_listing(client, name.path, log)
                 decision = decide(listing, settings.retention, classifier, facts)
                 if not apply:
@@ -157,12 +157,12 @@ def apply_decision(image: str, path: str, deleter: Deleter, listing: Listing,
                                   "image"))
         for digest in decision.digests:
             tags = tuple(tags_on.get(digest, ()))
-            deleter.delete_digest(path, digest)
+            deleter.delete_digest(path, digest, tags)
             log(f"{image}: deleted {digest[:19]} ({', '.join(tags)})")
             deleted.append(Deletion(digest, tags, "image", restore(digest, tags)))
         for digest in decision.platform_images:
-            deleter.delete_digest(path, digest)
-            deleted.append(Deletion(digest, (), "platform image"))
+            if deleter.delete_digest(path, digest, ()):
+                deleted.append(Deletion(digest, (), "platform image"))
     except RegistryError as exc:
         log(f"{image}: stopped: {exc}")
         status = PARTIAL if deleted else SKIPPED
