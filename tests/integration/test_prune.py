@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.prune import Facts, prune
+from dockyard.registry import RegistryClient
+from dockyard.settings import Overrides, load_settings
 from support.cli import run_cli
 from support.images import push_image, push_index
 from support.registry import Registry, RegistryFactory
@@ -188,3 +191,36 @@ def test_bad_input_is_exit_2_and_nothing_is_deleted(tmp_path: Path, history: His
     assert done.json["status"] == "failed"
     assert "--open-prs: 'seven' is not a pull request number" in done.json["error"]
     assert history.registry.tags(NAME) == before
+
+
+def test_a_tag_moved_onto_an_image_while_prune_ran_saves_it_and_nothing_is_deleted(
+        tmp_path: Path, history: History) -> None:
+    registry = history.registry
+    condemned = history.digests["d"]  # sha-ddddddd's image, which the policy deletes
+
+    class Moving(RegistryClient):
+        """The registry as another job changes it: `main` moves onto the condemned
+        image after prune listed the tags, before it deletes (fault injection)."""
+
+        listed = 0
+
+        def tags(self, repository: str, page_size: int = 100) -> list[str]:
+            Moving.listed += 1
+            if Moving.listed == 2:
+                manifest = self.get_manifest(repository, condemned)
+                assert manifest is not None
+                self.put_manifest(repository, "main", manifest)
+            return super().tags(repository, page_size)
+
+    settings = load_settings(_repo(tmp_path, history) / "dockyard.yml", {},
+                             Overrides(building=False))
+    facts = Facts(datetime.now(timezone.utc), branches=frozenset({"main", "feature-y"}),
+                  open_prs=frozenset({9}))
+    before = set(registry.tags(NAME))
+    result = prune(settings, facts, apply=True,
+                   connect=lambda host, _: Moving(registry.host))
+    (repo,) = result.repositories
+    assert repo.status == "skipped" and repo.error and "main moved" in repo.error
+    assert result.exit_code == 1
+    assert set(registry.tags(NAME)) == before
+    assert registry.manifest_digest(NAME, "main") == condemned

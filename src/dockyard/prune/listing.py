@@ -12,7 +12,7 @@ config date before 1980 counts as unknown, and an unknown age is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +24,8 @@ Log = Callable[[str], None]
 _TAG_PAGE = 1000
 _PROGRESS_EVERY = 100
 _PLAUSIBLE = datetime(1980, 1, 2, tzinfo=timezone.utc)  # before it, a date is a placeholder
+_AGAIN = ("another job pushed or deleted meanwhile: nothing was deleted here; run prune "
+          "again (where no publish runs at the same time)")
 
 
 def read_listing(client: RegistryClient, path: str, log: Log) -> Listing:
@@ -104,3 +106,22 @@ def _date(text: object) -> datetime | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when if when >= _PLAUSIBLE else None
+
+
+def recheck(client: RegistryClient, path: str, listing: Listing,
+            moving: Iterable[str]) -> None:
+    """Raise unless the repository still has the tags it was listed with, and each tag
+    in `moving` (the kept tags that can move: channels, version lines, unknown ones)
+    still names the same image: right before deleting, so that a tag moved onto an
+    image since the listing is not deleted with it."""
+    now = set(client.tags(path, page_size=_TAG_PAGE))
+    if now != set(listing.tags):
+        raise RegistryError(client.host, f"the tags of {path} changed while prune ran "
+                            f"({len(now ^ set(listing.tags))} added or removed)",
+                            hint=_AGAIN)
+    for tag in moving:
+        found = client.head_manifest(path, tag)
+        if found is None or (found.digest and found.digest != listing.tags[tag]):
+            raise RegistryError(client.host, f"{path}:{tag} moved while prune ran",
+                                hint=_AGAIN)
+

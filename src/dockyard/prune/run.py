@@ -13,10 +13,10 @@ from typing import Any
 
 from dockyard.errors import DockyardError
 from dockyard.names import parse_image
-from dockyard.prune.classify import Classifier
+from dockyard.prune.classify import Classifier, Family
 from dockyard.prune.decide import Decision, Facts, Listing, decide
 from dockyard.prune.deleters import Deleter, deleter_for
-from dockyard.prune.listing import Log, read_listing
+from dockyard.prune.listing import Log, read_listing, recheck
 from dockyard.publish.connect import (
     Connect,
     DockerLogin,
@@ -30,6 +30,7 @@ from dockyard.registry import RegistryError
 from dockyard.settings import Settings
 
 PLANNED, PRUNED, SKIPPED, PARTIAL = "planned", "pruned", "skipped", "partial"
+_STILL = (Family.RELEASE, Family.SHA)  # release kinds: never rewritten, so never re-read
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
                 if not apply:
                     results.append(RepositoryPrune(image, PLANNED, deleter.api, decision))
                     continue
+                if decision.deleted:
+                    recheck(client, name.path, listing, [
+                        v.tag for v in decision.kept if v.family not in _STILL])
                 results.append(apply_decision(image, name.path, deleter, listing,
                                               decision, others, log))
         except DockyardError as exc:
