@@ -175,6 +175,9 @@ class Transport:
                         watch.check()  # cut off mid-headers, the answer can look whole
                         if method == "HEAD":  # no body, whatever its Content-Length says
                             response._content = b""
+                            # nothing left to read: the connection goes back to the pool
+                            # (else closing the response closes it, one per HEAD)
+                            response._content_consumed = True  # type: ignore[attr-defined]  # requests keeps it, its stubs omit it
                         elif not stream and not is_transient_status(response.status_code):
                             self._read(response, limit, watch, f"{method} {_path_of(url)}")
                     except BaseException:
