@@ -13,6 +13,7 @@ config date before 1980 counts as unknown, and an unknown age is kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,19 +24,22 @@ from dockyard.registry import VERSION_LABEL, Manifest, RegistryClient, RegistryE
 Log = Callable[[str], None]
 _TAG_PAGE = 1000
 _PROGRESS_EVERY = 100
+_PARALLEL = 8  # requests at a time: the listing waits on the network, not the CPU
 _PLAUSIBLE = datetime(1980, 1, 2, tzinfo=timezone.utc)  # before it, a date is a placeholder
 _AGAIN = ("another job pushed or deleted meanwhile: nothing was deleted here; run prune "
           "again (where no publish runs at the same time)")
 
 
 def read_listing(client: RegistryClient, path: str, log: Log) -> Listing:
-    tags = client.tags(path, page_size=_TAG_PAGE)
+    tags = sorted(set(client.tags(path, page_size=_TAG_PAGE)))
     log(f"{client.host}/{path}: {len(tags)} tag(s) listed")
-    pointers: dict[str, str] = {}
     manifests: dict[str, Manifest] = {}
-    for count, tag in enumerate(sorted(set(tags)), 1):
-        if count % _PROGRESS_EVERY == 0:
-            log(f"{client.host}/{path}: read {count}/{len(tags)} tags")
+    done = [0]
+
+    def pointer(tag: str) -> tuple[str, str]:
+        done[0] += 1
+        if done[0] % _PROGRESS_EVERY == 0:
+            log(f"{client.host}/{path}: read {done[0]}/{len(tags)} tags")
         found = client.head_manifest(path, tag)
         digest = found.digest if found is not None else ""
         if found is not None and not digest.startswith("sha256:"):
@@ -45,12 +49,16 @@ def read_listing(client: RegistryClient, path: str, log: Log) -> Listing:
                 digest = manifest.digest
         if found is None or not digest:
             raise RegistryError(client.host, f"listed {path}:{tag} but does not serve it",
-                                hint="the listing changed while it was read (another job "
-                                     "pushing or deleting?): run prune again")
-        pointers[tag] = digest
+                                hint=_AGAIN)
+        return tag, digest
+
     images: dict[str, Image] = {}
-    for digest in dict.fromkeys(pointers.values()):
-        _read_image(client, path, digest, manifests, images)
+    # The first request alone: the client logs in once, not once per thread.
+    pointers = dict(pointer(tag) for tag in tags[:1])
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        pointers.update(pool.map(pointer, tags[1:]))
+        list(pool.map(lambda digest: _read_image(client, path, digest, manifests, images),
+                      dict.fromkeys(pointers.values())))
     return Listing(tags=pointers, images=images)
 
 
