@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          [f"{b}/memory.py", "--sizes", args.memory_sizes]),
         ("5. Fail fast: a wrong password",
          [f"{b}/fail_fast.py", "--runs", str(args.failfast_runs)]),
+        ("6. Prune: 1,001 tags on 501 images", [f"{b}/prune.py", "--images", "500"]),
     ]
     sections = []
     total = 0.0
