@@ -208,3 +208,28 @@ def test_an_open_pr_that_is_no_number_is_bad_input(tmp_path: Path) -> None:
         gather_facts({"DOCKYARD_OPEN_PRS": "12,abc"}, tmp_path, NOW)
     assert caught.value.exit_code == 2
     assert "DOCKYARD_OPEN_PRS: 'abc' is not a pull request number" in str(caught.value)
+
+
+def test_plan_shows_the_retention_summary_and_the_job_summary_shows_prune(
+        tmp_path: Path) -> None:
+    import io
+    import json
+
+    from dockyard.ci.outputs import summary_markdown
+    from dockyard.cli import main
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    _config(tmp_path, "  sha: {keep_last: 5}\n  pull_requests: open\n")
+    stdout = io.StringIO()
+    assert main(["-C", str(tmp_path), "plan", "--format", "json"], env={},
+                stdout=stdout, stderr=io.StringIO()) == 0
+    retention = json.loads(stdout.getvalue())["retention"]
+    assert "sha tags: keep the newest 5" in retention
+    assert "pull request tags: keep those of open pull requests" in retention
+    going = [{"tag": "pr-1", "reason": "pull request #1 is closed"}]
+    record = {"command": "prune", "status": "success", "applied": False,
+              "repositories": [{"name": "r/app", "status": "planned", "tags": 3,
+                                "error": None, "delete": going}]}
+    text = summary_markdown(record)
+    assert "Dockyard prune (dry run, success)" in text
+    assert "`pr-1`: pull request #1 is closed" in text

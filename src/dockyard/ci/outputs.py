@@ -157,6 +157,8 @@ def github_outputs(record: Mapping[str, Any], delimiter: Callable[[], str]) -> s
 
 def summary_markdown(record: Mapping[str, Any]) -> str:
     """The job summary: outcome, version, and a table of registries, tags and digests."""
+    if record.get("command") == "prune":
+        return prune_summary_markdown(record)
     status = record.get("status", "planned")
     icon = {"success": ":white_check_mark:", "failed": ":x:"}.get(status, ":memo:")
     version = record.get("version")
@@ -176,6 +178,24 @@ def summary_markdown(record: Mapping[str, Any]) -> str:
         lines += ["| Tag |", "| --- |"] + [f"| {_code(tag)} |" for tag in record.get("tags", ())]
     if record.get("error"):
         lines += ["", "**Error:**", "", "```", str(record["error"]), "```"]
+    return secrets.redact("\n".join(lines)) + "\n\n"
+
+
+def prune_summary_markdown(record: Mapping[str, Any]) -> str:
+    """The job summary of `dockyard prune`: per image, what went (or would), and why."""
+    status = record.get("status", "planned")
+    icon = {"success": ":white_check_mark:", "failed": ":x:"}.get(status, ":memo:")
+    applied = bool(record.get("applied"))
+    lines = [f"### {icon} Dockyard prune ({'applied' if applied else 'dry run'}, {status})",
+             "", "| Image | Status | Tags | " + ("Deleted" if applied else "To delete") + " |",
+             "| --- | --- | --- | --- |"]
+    for repo in record.get("repositories") or ():
+        going = "<br>".join(f"{_code(v['tag'])}: {_cell(v['reason'])}"
+                            for v in repo.get("delete", ())) or "none"
+        lines.append(f"| {_code(repo['name'])} | {_cell(repo['status'])} | "
+                     f"{repo.get('tags', 0)} | {going} |")
+        if repo.get("error"):
+            lines.append(f"| | {_cell(repo['error'])} | | |")
     return secrets.redact("\n".join(lines)) + "\n\n"
 
 
