@@ -110,7 +110,9 @@ RETENTION_SCHEMA: dict[str, Any] = {
                           "(default) or `open` (delete those of closed pull requests; the CI "
                           "names the open ones with `--open-prs` or DOCKYARD_OPEN_PRS).",
                           "type": "string"},
-        "patterns": {"description": "Channel tags matching a glob, kept by count and age.",
+        "patterns": {"description": "Tags matching a glob (the first pattern that matches "
+                     "decides), kept by count and age; release tags and version lines only "
+                     "with `dockyard prune --force`.",
                      "type": "array",
                      "items": {"type": "object", "additionalProperties": False,
                                "required": ["match"],

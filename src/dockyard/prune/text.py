@@ -23,7 +23,7 @@ def prune_text(data: Mapping[str, Any]) -> str:
         done = {tag for entry in repo["deleted"] for tag in entry["tags"]}
         for verdict in repo["delete"]:
             mark = "deleted" if verdict["tag"] in done else \
-                "delete " if data["applied"] else "would delete"
+                "not deleted" if data["applied"] else "would delete"
             forced = f" (--force overrode: {verdict['forced']})" if verdict["forced"] else ""
             if verdict["tag"] in repo["tag_only"]:
                 forced += " (the tag alone: its image is kept)"
