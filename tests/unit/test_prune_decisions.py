@@ -203,6 +203,13 @@ def test_facts_come_from_flags_then_the_ci_then_the_checkout(tmp_path: Path) -> 
     assert facts.branches is None and "branch tags are kept" in notes[0]
 
 
+def test_an_empty_branch_list_is_bad_input_not_every_branch_deleted(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        gather_facts({}, tmp_path, NOW, branches=" , ")
+    assert caught.value.exit_code == 2
+    assert "--branches names no branch" in str(caught.value)
+
+
 def test_an_open_pr_that_is_no_number_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         gather_facts({"DOCKYARD_OPEN_PRS": "12,abc"}, tmp_path, NOW)

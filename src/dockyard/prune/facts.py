@@ -28,6 +28,11 @@ def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
     git_tags: frozenset[str] | None = None
     if given is not None:
         known_branches = frozenset(_items(given))
+        if not known_branches:  # the default branch exists: an empty list is a mistake
+            where = "--branches" if branches is not None else BRANCHES_VARIABLE
+            raise InputError(f"{where} names no branch; every branch tag would go",
+                             hint="give the branches that exist (at least the default "
+                                  "branch), or leave it out to keep branch tags")
     elif isinstance(refs, NoGit) or refs.shallow:
         notes.append("the branches are unknown (" + ("a shallow clone" if not isinstance(
             refs, NoGit) else "no checkout") + f"): branch tags are kept; give "
