@@ -149,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
                             "$DOCKYARD_OPEN_PRS; without, pull request tags are kept)")
     prune.add_argument("--output", metavar="PATH",
                        help="also write the record (the JSON result) to PATH")
+    prune.add_argument("--image", metavar="NAME", action="append", default=[],
+                       help="prune only this configured image (repeatable); the others "
+                            "keep what it deletes, to restore from")
     return parser
 
 
@@ -366,7 +369,8 @@ def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
         out.say(f"note: {note}")
     apis = {"ghcr.io": env["GITHUB_API_URL"]} if env.get("GITHUB_API_URL") else None
     result = prune.prune(settings, facts, apply=args.apply, log=out.say,
-                         docker_login=docker_config_credentials, apis=apis)
+                         docker_login=docker_config_credentials, apis=apis,
+                         only=[name.lower() for name in args.image])
     record = result.to_dict()
     if args.output:
         _write_record(workdir / args.output, record)

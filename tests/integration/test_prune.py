@@ -224,3 +224,18 @@ def test_a_tag_moved_onto_an_image_while_prune_ran_saves_it_and_nothing_is_delet
     assert result.exit_code == 1
     assert set(registry.tags(NAME)) == before
     assert registry.manifest_digest(NAME, "main") == condemned
+
+
+def test_one_configured_image_is_pruned_alone_and_an_unknown_one_is_bad_input(
+        tmp_path: Path, history: History) -> None:
+    config = CONFIG.format(host=history.registry.host).replace(
+        "images: [", "images: [127.0.0.1:9/acme/app, ")
+    (tmp_path / "dockyard.yml").write_text(config)
+    image = f"{history.registry.host}/acme/app"
+    done = run_cli(tmp_path, *PRUNE, "--image", image)
+    assert done.code == 0, done.stderr  # the one that does not answer was not asked
+    assert [r["name"] for r in done.json["repositories"]] == [image]
+    wrong = run_cli(tmp_path, *PRUNE, "--image", "127.0.0.1:9/acme/other")
+    assert wrong.code == 2
+    assert "--image 127.0.0.1:9/acme/other is not one of the configured images" in \
+        wrong.json["error"]

@@ -11,7 +11,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, InputError
 from dockyard.names import parse_image
 from dockyard.prune.classify import Classifier, Family
 from dockyard.prune.decide import Decision, Facts, Listing, decide
@@ -97,14 +97,20 @@ class PruneResult:
 def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = quiet,
           connect: Connect | None = None, sleep: Sleep = time.sleep,
           docker_login: DockerLogin | None = None,
-          apis: Mapping[str, str] | None = None) -> PruneResult:
-    """Prune every configured image (dry run unless `apply`). `apis`: where a hosted
-    registry's own API lives when not at its default (GHCR on GitHub Enterprise)."""
+          apis: Mapping[str, str] | None = None,
+          only: Sequence[str] = ()) -> PruneResult:
+    """Prune every configured image, or those in `only` (dry run unless `apply`).
+    `apis`: where a hosted registry's own API lives when not at its default (GHCR on
+    GitHub Enterprise)."""
+    unknown = [i for i in only if i not in settings.images]
+    if unknown:
+        raise InputError(f"--image {unknown[0]} is not one of the configured images",
+                         hint="choose from: " + ", ".join(settings.images))
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
     classifier = Classifier(settings.tag_rules, settings.flavor)
     results = []
-    for image in settings.images:
+    for image in (i for i in settings.images if not only or i in only):
         name = parse_image(image)
         others = [i for i in settings.images if i != image]
         try:
@@ -161,7 +167,9 @@ def apply_decision(image: str, path: str, deleter: Deleter, listing: Listing,
                                   "image"))
         for digest in decision.digests:
             tags = tuple(tags_on.get(digest, ()))
-            deleter.delete_digest(path, digest, tags)
+            if not deleter.delete_digest(path, digest, tags):
+                log(f"{image}: {digest[:19]} ({', '.join(tags)}) was gone already")
+                continue
             log(f"{image}: deleted {digest[:19]} ({', '.join(tags)})")
             deleted.append(Deletion(digest, tags, "image", restore(digest, tags)))
         for digest in decision.platform_images:
