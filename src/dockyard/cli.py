@@ -356,6 +356,10 @@ def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
 
 def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
     settings, _ = _prepare(args, env, out, building=False)
+    if settings.zero_config:  # a local image name: there is no registry to prune
+        raise InputError("prune needs a dockyard.yml naming the images (and a retention: "
+                         "section); nothing was read or deleted",
+                         hint="see docs/retention.md")
     from datetime import datetime, timezone
 
     from dockyard import prune

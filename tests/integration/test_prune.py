@@ -239,3 +239,9 @@ def test_one_configured_image_is_pruned_alone_and_an_unknown_one_is_bad_input(
     assert wrong.code == 2
     assert "--image 127.0.0.1:9/acme/other is not one of the configured images" in \
         wrong.json["error"]
+
+
+def test_without_a_config_prune_refuses_and_asks_no_registry(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "prune", "--format", "json")
+    assert done.code == 2
+    assert "prune needs a dockyard.yml" in done.json["error"]
