@@ -155,10 +155,15 @@ def report(times: dict[str, list[float]], extra: dict[str, list[dict]], loads: l
             lines.append(f"| {method}: {label} | {median(values):.2f} | "
                          f"{', '.join(f'{x:.2f}' for x in values)} |")
     ratio = t["dockyard"] / t["script"]
-    lines += ["", f"- whole `dockyard run` / script = {ratio:.2f}x "
-              f"(target <= 0.6x: {'met' if ratio <= 0.6 else 'MISSED'})"]
+    # The machine is shared: each repetition's own ratio cancels what the load did to it.
+    each = median([d / s for d, s in zip(times["dockyard"], times["script"], strict=True)])
+    lines += ["", f"- whole `dockyard run` / script = {ratio:.2f}x (medians); the median of "
+              f"each repetition's ratio {each:.2f}x "
+              f"(target <= 0.6x: {'met' if max(ratio, each) <= 0.6 else 'MISSED'})"]
     if "other" in t:
-        lines.append(f"- the `--other` version / script = {t['other'] / t['script']:.2f}x")
+        other = median([o / s for o, s in zip(times["other"], times["script"], strict=True)])
+        lines.append(f"- the `--other` version / script = {t['other'] / t['script']:.2f}x "
+                     f"(medians); per repetition {other:.2f}x")
     return "\n".join(lines)
 
 
