@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import log, machine, measure, median, write_config
+from _harness import log, machine, measure, median, table_row, write_config
 from publish import SCRIPT, SIX_TAGS, Bench
 
 METHODS = ("script", "dockyard")
@@ -139,21 +139,15 @@ def report(times: dict[str, list[float]], extra: dict[str, list[dict]], loads: l
     names = {"script": "script: cached `docker build -q` + 18 sequential `docker tag`/`push`",
              "dockyard": "whole `dockyard run` process",
              "other": "whole `dockyard run` process, the `--other` version"}
-    for method in methods:
-        lines.append(f"| {names[method]} | {t[method]:.2f} | "
-                     f"{', '.join(f'{x:.2f}' for x in times[method])} |")
-    for key, label in (("build", "script: of which `docker build -q`"),
-                       ("push", "script: of which the pushes")):
-        values = [e[key] for e in extra["script"]]
-        lines.append(f"| {label} | {median(values):.2f} | "
-                     f"{', '.join(f'{x:.2f}' for x in values)} |")
-    for method in methods[1:]:
-        for key, label in (("build", "`timings.build_seconds` (preflight + build)"),
-                           ("push", "`timings.push_seconds` (publish)"),
-                           ("total", "`timings.total_seconds` (the pipeline)")):
-            values = [e[key] for e in extra[method]]
-            lines.append(f"| {method}: {label} | {median(values):.2f} | "
-                         f"{', '.join(f'{x:.2f}' for x in values)} |")
+    lines += [table_row(names[method], times[method]) for method in methods]
+    lines += [table_row(label, [e[key] for e in extra["script"]])
+              for key, label in (("build", "script: of which `docker build -q`"),
+                                 ("push", "script: of which the pushes"))]
+    lines += [table_row(f"{method}: {label}", [e[key] for e in extra[method]])
+              for method in methods[1:]
+              for key, label in (("build", "`timings.build_seconds` (preflight + build)"),
+                                 ("push", "`timings.push_seconds` (publish)"),
+                                 ("total", "`timings.total_seconds` (the pipeline)"))]
     ratio = t["dockyard"] / t["script"]
     # The machine is shared: each repetition's own ratio cancels what the load did to it.
     each = median([d / s for d, s in zip(times["dockyard"], times["script"], strict=True)])
