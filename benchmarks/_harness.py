@@ -36,6 +36,11 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def table_row(label: str, values: Sequence[float]) -> str:
+    """A Markdown row: what, the median and every run, in seconds."""
+    return f"| {label} | {median(values):.2f} | {', '.join(f'{x:.2f}' for x in values)} |"
+
+
 # ------------------------------------------------------------------------ registries
 
 

@@ -51,6 +51,7 @@ from _harness import (
     measure,
     median,
     registry_tags,
+    table_row,
     untag,
     write_config,
 )
@@ -298,9 +299,7 @@ def report(r: dict) -> str:
     names = {"script": "script (`naive_publish.sh`, 18 sequential `docker push`)",
              "dockyard": "dockyard run: publish phase (`timings.push_seconds`)",
              "ideal": "ideal (3 parallel `docker push`, one tag each)"}
-    for method in METHODS:
-        out.append(f"| {names[method]} | {t[method]:.2f} | "
-                   f"{', '.join(f'{x:.2f}' for x in r['times'][method])} |")
+    out += [table_row(names[method], r["times"][method]) for method in METHODS]
     out.append(f"| reference: one `docker push` to one registry, alone | "
                f"{median(r['times']['single']):.2f} | "
                f"{', '.join(format(x, '.2f') for x in r['times']['single'])} |")

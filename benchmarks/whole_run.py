@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import log, machine, measure, median, write_config
+from _harness import log, machine, measure, median, table_row, write_config
 from publish import SCRIPT, SIX_TAGS, Bench
 
 METHODS = ("script", "dockyard")
@@ -139,26 +139,25 @@ def report(times: dict[str, list[float]], extra: dict[str, list[dict]], loads: l
     names = {"script": "script: cached `docker build -q` + 18 sequential `docker tag`/`push`",
              "dockyard": "whole `dockyard run` process",
              "other": "whole `dockyard run` process, the `--other` version"}
-    for method in methods:
-        lines.append(f"| {names[method]} | {t[method]:.2f} | "
-                     f"{', '.join(f'{x:.2f}' for x in times[method])} |")
-    for key, label in (("build", "script: of which `docker build -q`"),
-                       ("push", "script: of which the pushes")):
-        values = [e[key] for e in extra["script"]]
-        lines.append(f"| {label} | {median(values):.2f} | "
-                     f"{', '.join(f'{x:.2f}' for x in values)} |")
-    for method in methods[1:]:
-        for key, label in (("build", "`timings.build_seconds` (preflight + build)"),
-                           ("push", "`timings.push_seconds` (publish)"),
-                           ("total", "`timings.total_seconds` (the pipeline)")):
-            values = [e[key] for e in extra[method]]
-            lines.append(f"| {method}: {label} | {median(values):.2f} | "
-                         f"{', '.join(f'{x:.2f}' for x in values)} |")
+    lines += [table_row(names[method], times[method]) for method in methods]
+    lines += [table_row(label, [e[key] for e in extra["script"]])
+              for key, label in (("build", "script: of which `docker build -q`"),
+                                 ("push", "script: of which the pushes"))]
+    lines += [table_row(f"{method}: {label}", [e[key] for e in extra[method]])
+              for method in methods[1:]
+              for key, label in (("build", "`timings.build_seconds` (preflight + build)"),
+                                 ("push", "`timings.push_seconds` (publish)"),
+                                 ("total", "`timings.total_seconds` (the pipeline)"))]
     ratio = t["dockyard"] / t["script"]
-    lines += ["", f"- whole `dockyard run` / script = {ratio:.2f}x "
-              f"(target <= 0.6x: {'met' if ratio <= 0.6 else 'MISSED'})"]
+    # The machine is shared: each repetition's own ratio cancels what the load did to it.
+    each = median([d / s for d, s in zip(times["dockyard"], times["script"], strict=True)])
+    lines += ["", f"- whole `dockyard run` / script = {ratio:.2f}x (medians); the median of "
+              f"each repetition's ratio {each:.2f}x "
+              f"(target <= 0.6x: {'met' if max(ratio, each) <= 0.6 else 'MISSED'})"]
     if "other" in t:
-        lines.append(f"- the `--other` version / script = {t['other'] / t['script']:.2f}x")
+        other = median([o / s for o, s in zip(times["other"], times["script"], strict=True)])
+        lines.append(f"- the `--other` version / script = {t['other'] / t['script']:.2f}x "
+                     f"(medians); per repetition {other:.2f}x")
     return "\n".join(lines)
 
 

@@ -566,7 +566,7 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
         if not entry["password"].strip():
             # Empty counts as unset (${CI_REGISTRY_USER:-} outside CI, a fork PR's secret):
             # the Docker config's credentials are used, as for a host without an entry.
-            if entry["username"].strip():
+            if entry["username"].strip() and not overrides.planning:  # plan pushes nothing
                 notes.append(f"registries.{host}: the password is empty, so the Docker "
                              "config's credentials (if any) are used for this host")
             continue

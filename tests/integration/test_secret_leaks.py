@@ -218,6 +218,10 @@ def test_a_fork_s_unset_push_and_notify_variables_do_not_fail_the_config(
     checked = run_cli(repo, "check", "--format", "json", env=_fork_env(repo, tmp_path))
     config = next(c for c in checked.json["checks"] if c["name"] == "config")
     assert config["ok"], config
-    # outside a fork's PR the same config is an error, as before
+    # outside a fork's PR the same config is an error for run, as before (plan, which
+    # pushes nothing, notes the unset variables instead)
     env = _fork_env(repo, tmp_path, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/feature")
-    assert run_cli(repo, "plan", env=env).code == 2
+    assert run_cli(repo, "run", env=env).code == 2
+    planned = run_cli(repo, "plan", env=env)
+    assert planned.code == 0
+    assert "uses ${REGISTRY_PASSWORD}, which is not set: `run` needs it" in planned.stderr

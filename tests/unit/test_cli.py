@@ -239,6 +239,7 @@ def test_plan_needs_no_secrets_and_no_dockerfile_and_says_what_push_would_need(
             "`run` needs it to push or notify; `plan` goes on without it") in err
     assert "note: webhooks[0].secret uses ${WEBHOOK_SECRET}, which is not set" in err
     assert "note: build: no Dockerfile at" in err and "`plan` needs none, `run` will" in err
+    assert "the password is empty" not in err  # unset for plan, which pushes nothing
 
 
 def test_run_still_needs_the_secrets_and_the_dockerfile(git_repo: Callable[..., Path]) -> None:

@@ -35,9 +35,9 @@ def plan(repo: Path, text: str | bytes, *args: str) -> tuple[int, str, str]:
     return code, stdout.getvalue(), stderr.getvalue()
 
 
-def refused(repo: Path, text: str | bytes, *fragments: str) -> str:
+def refused(repo: Path, text: str | bytes, *fragments: str, command: str = "plan") -> str:
     """Exit 2 with every fragment in the message, which names the file; no traceback."""
-    code, _, err = plan(repo, text)
+    code, _, err = plan(repo, text, command)
     assert code == 2, err
     assert "Traceback" not in err and "internal error" not in err
     assert "dockyard.yml" in err or "tag rules" in err
@@ -107,7 +107,9 @@ def repo(git_repo: Callable[..., Path]) -> Path:
 ])
 def test_hostile_config_is_refused_with_exit_2(repo: Path, text: str,
                                                fragments: tuple[str, ...]) -> None:
-    refused(repo, text, *fragments)
+    # plan builds nothing, so a missing Dockerfile is only a note there: run refuses it
+    refused(repo, text, *fragments,
+            command="run" if "no Dockerfile at" in fragments else "plan")
 
 
 def test_null_values_mean_the_default(repo: Path) -> None:
@@ -164,7 +166,7 @@ def test_every_problem_of_a_webhook_and_the_missing_dockerfile_together(repo: Pa
                   "webhooks[0].format: unknown format 'xml'",
                   "webhooks[0].events[0]: unknown event 'sucess'",
                   "webhooks[0].headers.Host: is set by Dockyard itself",
-                  "build.dockerfile: no Dockerfile at")
+                  "build.dockerfile: no Dockerfile at", command="run")
     assert "5 problems" in err
 
 
