@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from dockyard import imagescan, secrets
 
@@ -33,11 +34,28 @@ _EXAMPLE = ("`build.secrets: {npm: ${NPM_TOKEN}}` in dockyard.yml and, in the Do
             "`RUN --mount=type=secret,id=npm NPM_TOKEN=$(cat /run/secrets/npm) npm ci`")
 
 
+@dataclass(frozen=True)
+class InputProblem:
+    """A build arg or label that `run` refuses or warns about, by its key (never its value)."""
+
+    key: str  # build.args.NPM_TOKEN, labels.org.example.token, the generated label NAME
+    text: str  # what is wrong and what to do
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.text}"
+
+
 def secret_problems(args: Mapping[str, str], labels: Mapping[str, str],
                     configured_labels: Mapping[str, str]) -> list[str]:
     """A problem for each build arg and label whose value holds a registered secret (the
     value itself or any of its encoded forms, whole or inside a longer value). `labels`
     are the image's labels, `configured_labels` those the config's `labels:` sets."""
+    return [str(problem) for problem in baked_secrets(args, labels, configured_labels)]
+
+
+def baked_secrets(args: Mapping[str, str], labels: Mapping[str, str],
+                  configured_labels: Mapping[str, str]) -> list[InputProblem]:
+    """`secret_problems`, each with the key it is about."""
     found = imagescan.needles()
     known = set(secrets.known())
 
@@ -45,24 +63,33 @@ def secret_problems(args: Mapping[str, str], labels: Mapping[str, str],
         return value.strip() in known or found.found_in(value)
 
     problems = [
-        f"build.args.{name}: its value holds a registered secret (a registry password, "
-        "token or webhook secret), and build args are stored in the image's history, "
-        "readable by anyone who can pull it. Hand the build a secret with build.secrets "
-        f"instead, e.g. {_EXAMPLE}"
+        InputProblem(
+            f"build.args.{name}",
+            "its value holds a registered secret (a registry password, token or webhook "
+            "secret), and build args are stored in the image's history, readable by anyone "
+            "who can pull it. Hand the build a secret with build.secrets instead, e.g. "
+            f"{_EXAMPLE}")
         for name, value in args.items() if holds_secret(value)]
     problems += [
-        f"{'labels.' + name if name in configured_labels else 'the generated label ' + name}"
-        ": its value holds a registered secret, and labels are stored in the image's "
-        "config, readable by anyone who can pull it; remove it from the labels"
+        InputProblem(
+            f"labels.{name}" if name in configured_labels else f"the generated label {name}",
+            "its value holds a registered secret, and labels are stored in the image's "
+            "config, readable by anyone who can pull it; remove it from the labels")
         for name, value in labels.items() if holds_secret(value)]
     return problems
 
 
 def name_warnings(args: Mapping[str, str]) -> list[str]:
     """A warning for each build arg whose name says it holds a secret."""
-    return [f"build.args.{name}: the name looks like a secret's, and build args are "
-            "stored in the image's history, readable by anyone who can pull it; pass "
-            f"secrets with build.secrets instead, e.g. {_EXAMPLE}"
+    return [str(warning) for warning in secret_names(args)]
+
+
+def secret_names(args: Mapping[str, str]) -> list[InputProblem]:
+    """`name_warnings`, each with the key it is about."""
+    return [InputProblem(f"build.args.{name}",
+                         "the name looks like a secret's, and build args are stored in the "
+                         "image's history, readable by anyone who can pull it; pass secrets "
+                         f"with build.secrets instead, e.g. {_EXAMPLE}")
             for name in args if looks_secret(name)]
 
 

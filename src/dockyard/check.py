@@ -1,7 +1,8 @@
 """`dockyard check`: everything `run` needs, checked without building or pushing.
 
-One `Check` per question (engine, config, git context, each registry), each with the
-fix when it fails. The CLI prints them and exits 1 when any failed.
+One `Check` per question (engine, config, git context, each registry, what the build
+would bake into the image), each with the fix when it fails. A warning is a check that
+passes with something to say (`warning`). The CLI prints them and exits 1 when any failed.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    warning: bool = False  # passes, but `run` would warn
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix,
+                "warning": self.warning}
 
 
 def run_checks(settings: Settings | DockyardError, context: Context, env: Mapping[str, str],
@@ -44,6 +47,9 @@ def run_checks(settings: Settings | DockyardError, context: Context, env: Mappin
         checks += _registries(settings, plan)
     elif not settings.push:
         checks.append(Check("registries", True, "push is off: no registry is needed"))
+    # After the registries, whose preflight registers the Docker config's credentials, as
+    # `run` does.
+    checks += _build_inputs(settings, plan)
     return checks
 
 
@@ -70,6 +76,24 @@ def _builder(settings: Settings, env: Mapping[str, str]) -> list[Check]:
     if choice.backend == backend.DOCKER_PY:
         return []
     return [Check("builder", True, f"{choice.explain()}: {backend.find_buildx(env)}")]
+
+
+def _build_inputs(settings: Settings, plan: Any) -> list[Check]:
+    """What `run` refuses before the build (a registered secret in a build arg or a label)
+    and warns about (a build arg whose name says it is a secret), by key, never by value."""
+    from dockyard import buildinputs
+
+    args = settings.build.args
+    refused = [Check(problem.key, False, problem.text, _KEEP_SECRETS_OUT)
+               for problem in buildinputs.baked_secrets(args, plan.labels, settings.labels)]
+    failing = {check.name for check in refused}  # one line a key: the refusal says more
+    warned = [Check(warning.key, True, warning.text, warning=True)
+              for warning in buildinputs.secret_names(args) if warning.key not in failing]
+    return refused + warned
+
+
+_KEEP_SECRETS_OUT = ("take the secret out of build.args and labels; hand what the build "
+                     "needs to it with build.secrets and `RUN --mount=type=secret,id=NAME`")
 
 
 def _git(context: Context, tags: Any, skipped: Any) -> Check:

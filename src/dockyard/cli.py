@@ -508,12 +508,14 @@ def _outcome_text(data: Mapping[str, Any]) -> str:
 def _check_text(checks: Sequence[Any]) -> str:
     lines = []
     for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
+        mark = "FAIL" if not check.ok else "warn" if check.warning else "ok  "
         lines.append(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
+        if (not check.ok or check.warning) and check.fix:
             lines.append(f"     fix: {check.fix}")
     failed = sum(not c.ok for c in checks)
-    lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
+    warned = sum(c.ok and c.warning for c in checks)
+    lines.append(("all checks passed" if not failed else f"{failed} check(s) failed")
+                 + (f", {warned} warning(s)" if warned else ""))
     return "\n".join(lines)
 
 

@@ -53,3 +53,16 @@ def test_labels_name_the_key_they_come_from() -> None:
 def test_nothing_is_refused_when_no_secret_is_registered() -> None:
     assert buildinputs.secret_problems({"NPM_TOKEN": SECRET}, {"a": SECRET}, {}) == []
     assert len(buildinputs.name_warnings({"NPM_TOKEN": "", "MODE": "x"})) == 1
+
+
+def test_each_problem_and_warning_carries_its_key_and_not_the_value() -> None:
+    secrets.register(SECRET)
+    baked = buildinputs.baked_secrets({"NPMRC": f"x{SECRET}", "MODE": "fast"},
+                                      {"org.example.token": SECRET}, {})
+    assert [problem.key for problem in baked] == [
+        "build.args.NPMRC", "the generated label org.example.token"]
+    assert [str(problem) for problem in baked] == buildinputs.secret_problems(
+        {"NPMRC": f"x{SECRET}", "MODE": "fast"}, {"org.example.token": SECRET}, {})
+    assert all(SECRET not in str(problem) for problem in baked)
+    assert [w.key for w in buildinputs.secret_names({"NPM_TOKEN": SECRET, "MODE": ""})] == [
+        "build.args.NPM_TOKEN"]

@@ -21,6 +21,8 @@ import zstandard
 
 from dockyard import imagescan, secrets
 from dockyard.errors import DockyardError, EngineError, SecretInImageError
+from dockyard.imagescan.blob import _scan_blob
+from dockyard.imagescan.streams import _CHUNK
 
 SECRET = "tok+Scan/Se=cret42"  # + / = change under every encoding
 OTHER = "hunter2-webhook-key"
@@ -203,8 +205,8 @@ def test_a_clean_image_has_no_finding(scan: Scan) -> None:
 
 
 def test_a_secret_across_two_reads_is_found(scan: Scan) -> None:
-    size = 2 * imagescan._CHUNK
-    for cut in (imagescan._CHUNK - 5, imagescan._CHUNK - 1, imagescan._CHUNK):
+    size = 2 * _CHUNK
+    for cut in (_CHUNK - 5, _CHUNK - 1, _CHUNK):
         content = bytearray(b"x" * size)
         content[cut:cut + len(SECRET)] = SECRET.encode()  # straddles the first read's end
         report = scan(layer({"data.bin": bytes(content)}, compression="none"))
@@ -383,5 +385,5 @@ def test_an_export_that_is_no_tar_or_fails_midway_is_an_error_not_a_crash() -> N
 
 def test_a_document_nested_too_deep_is_still_searched_as_text() -> None:
     deep = ("[" * 100_000 + json.dumps(SECRET) + "]" * 100_000).encode()
-    blob = imagescan._scan_blob(io.BytesIO(deep), imagescan.needles())
+    blob = _scan_blob(io.BytesIO(deep), imagescan.needles())
     assert blob.kind == "data" and blob.hits == ["its content"]
