@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import re
 import tarfile
 import threading
@@ -261,7 +262,19 @@ def test_an_unreadable_layer_is_said_to_be_skipped(scan: Scan) -> None:
     broken = gzip.compress(bytes(range(256)) * 40)[:300]  # a truncated gzip stream
     report = scan(layer({"ok": b"fine"}), broken)
     assert report.findings == ()
-    assert any("gzip data cannot be read" in note for note in report.skipped)
+    assert any("gzip data cannot be read" in note or "breaks off part-way" in note
+               for note in report.skipped)
+
+
+def test_a_secret_before_a_break_in_the_layer_is_still_found(scan: Scan) -> None:
+    noise = random.Random(7).randbytes(4 << 20)  # noqa: S311 -- test data, incompressible
+    whole = layer({"etc/app.env": f"TOKEN={SECRET}\n".encode(), "opt/noise.bin": noise},
+                  compression="none")
+    compressed = gzip.compress(whole, compresslevel=1)
+    broken = compressed[:len(compressed) // 2]  # breaks off inside opt/noise.bin
+    report = scan(layer({"ok": b"fine"}), broken)
+    assert "file etc/app.env" in report.findings[0]
+    assert any("breaks off part-way" in note for note in report.skipped)
 
 
 # --- OCI layouts -----------------------------------------------------------------------

@@ -4,8 +4,8 @@ where in it a secret is.
 A layer's hits are placed in the tar member whose header or data holds them, as tarfile
 reads the headers; a document's, at their key path (`config.Env[0]`); other data is
 searched whole. A tar whose headers stop making sense is searched to its last byte all
-the same; a blob that cannot be read at all (corrupt gzip or zstd) says why
-(`_Blob.skipped`), and the report lists it.
+the same; a blob that cannot be read to the end (corrupt gzip or zstd) says why
+(`_Blob.skipped`), and the report lists it; what was found before the break still counts.
 """
 
 from __future__ import annotations
@@ -85,9 +85,14 @@ def _is_tar(head: bytes) -> bool:
 
 def _scan_data(stream: _Reader, found: Needles) -> _Blob:
     window = _Window(found)
-    while chunk := stream.read(_CHUNK):
-        window.feed(chunk)
-    return _Blob("data", hits=["its content"] if window.hits else [], size=window.position)
+    broken = None
+    try:
+        while chunk := stream.read(_CHUNK):
+            window.feed(chunk)
+    except _read_errors() as exc:  # a stream that breaks part-way: what was read counts
+        broken = _read_failure(exc)
+    return _Blob("data", hits=["its content"] if window.hits else [], size=window.position,
+                 skipped=broken)
 
 
 def _scan_document(stream: _Reader, found: Needles) -> _Blob:
@@ -141,17 +146,33 @@ def _scan_tar(stream: _Reader, found: Needles) -> _Blob:
             if len(places) < _MAX_PLACES:
                 places[_member_place(previous, hit)] = None
 
+    broken = None
     try:
-        with tarfile.open(fileobj=reader, mode="r:") as layer:
-            while (member := layer.next()) is not None:
-                _forget_members(layer)
-                settle(member.offset)
-                previous = member
-    except tarfile.TarError:
-        pass  # the rest is scanned all the same, below, as data after the last file
-    reader.drain()
+        try:
+            with tarfile.open(fileobj=reader, mode="r:") as layer:
+                while (member := layer.next()) is not None:
+                    _forget_members(layer)
+                    settle(member.offset)
+                    previous = member
+        except tarfile.TarError:
+            pass  # the rest is scanned all the same, below, as data after the last file
+        reader.drain()
+    except _read_errors() as exc:  # the layer's gzip or zstd breaks part-way: the hits
+        broken = _read_failure(exc)  # before the break still refuse the push
     settle(None)
-    return _Blob("tar", hits=list(places), size=window.position)
+    return _Blob("tar", hits=list(places), size=window.position, skipped=broken)
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What a decompressing stream raises when its data breaks off or is corrupt."""
+    import zstandard  # a C extension, loaded once; only a scan gets here
+
+    return (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+
+def _read_failure(exc: Exception) -> str:
+    """Why the rest of a blob could not be read."""
+    return f"its compressed data breaks off part-way ({type(exc).__name__})"
 
 
 def _forget_members(archive: tarfile.TarFile) -> None:
