@@ -15,7 +15,8 @@ import re
 import tempfile
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from dockyard.settings import Build, Credentials
 LogSink = Callable[[str], None]
 Progress = Callable[[str, int, "int | None"], None]
 _LOG_TAIL = 20
+_TAGGERS = 4  # tag requests at a time (docker-py's pool holds 10 connections)
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 # What a Dockerfile's double-quoted word cannot hold as it is: a line break or another
 # control character ends or breaks the line.
@@ -132,9 +134,19 @@ class Engine:
             built = self._build(build, log, **options)
             text = f"FROM {built.removeprefix('sha256:')}\n{step}\n"
             image_id = self._build(build, log, fileobj=io.BytesIO(text.encode()), tag=first)
-        for reference in tags[1:]:
-            self.tag(image_id, reference)
+        self._tag_all(image_id, tags[1:])
         return image_id
+
+    def _tag_all(self, image_id: str, references: Sequence[str]) -> None:
+        """Each reference tagged; a few requests at a time, as each is one small call
+        that mostly waits on the engine (9 tags: 0.35 s one after another)."""
+        if len(references) < 2:
+            for reference in references:
+                self.tag(image_id, reference)
+            return
+        with ThreadPoolExecutor(max_workers=_TAGGERS, thread_name_prefix="tag") as pool:
+            for done in [pool.submit(self.tag, image_id, each) for each in references]:
+                done.result()  # the first failure, in the order the tags were asked for
 
     def _build(self, build: Build, log: LogSink, **options: Any) -> str:
         """One build through the engine's build API; its image id."""
