@@ -440,10 +440,11 @@ def _locate(path: str, message: str, lines: Mapping[str, int],
     if origin:  # set by a CI wrapper's input, not by a line of the file
         return f"{path} (from {origin}): {message}"
     probe = path
-    while probe and probe not in lines:
-        probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
-        if probe == path:
+    while probe and probe not in lines:  # the nearest enclosing key the file has a line for
+        shorter = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
+        if shorter == probe:  # the top level: no line for it (this looped forever)
             break
+        probe = shorter
     line = lines.get(probe)
     where = f"line {line}: " if line else ""
     return f"{where}{path or '(top level)'}: {message}"

@@ -271,3 +271,15 @@ def test_registry_key_port_out_of_range_is_a_problem(tmp_path: Path, port: str) 
         f"line 3: registries.127.0.0.1:{port}: '127.0.0.1:{port}': port {port} is not a "
         "port; ports go from 1 to 65535",
     )
+
+
+def test_a_problem_whose_key_has_no_line_is_placed_without_looping() -> None:
+    """A dotted path whose top-level key the file has no line for (a CI input, a default)
+    once looped forever looking for the enclosing key's line."""
+    from dockyard.settings import _locate
+
+    assert _locate("registries.127.0.0.1:99999", "bad port", {}) == \
+        "registries.127.0.0.1:99999: bad port"
+    assert _locate("webhooks[0].url", "missing", {"webhooks": 4}) == \
+        "line 4: webhooks[0].url: missing"
+    assert _locate("images", "empty", {}) == "images: empty"
