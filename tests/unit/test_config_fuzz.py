@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import math
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -163,10 +164,27 @@ ENV = {
 }
 
 
+HANG = 30  # seconds: a call still running then has hung (each takes well under 5)
+
+
+class Hung(BaseException):
+    """Raised into a hung call; a BaseException, so no `except Exception` can take it."""
+
+
 def _dockyard(repo: Path, *args: str) -> tuple[int, str, str, float]:
+    """One in-process call; a hang fails the example instead of stalling the suite."""
+    def hung(signum: int, frame: object) -> None:
+        raise Hung(f"dockyard {' '.join(args)} did not return in {HANG} s")
+
     stdout, stderr = io.StringIO(), io.StringIO()
     started = time.monotonic()
-    code = main(["-C", str(repo), *args], env=dict(ENV), stdout=stdout, stderr=stderr)
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(HANG)
+    try:
+        code = main(["-C", str(repo), *args], env=dict(ENV), stdout=stdout, stderr=stderr)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     return code, stdout.getvalue(), stderr.getvalue(), time.monotonic() - started
 
 
