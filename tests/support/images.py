@@ -15,15 +15,31 @@ from .registry import Registry
 HTTP_TIMEOUT = 10.0
 
 
+def _session(registry: Registry) -> requests.Session:
+    """A session for `registry` with its credentials, if it has any; no proxy."""
+    http = requests.Session()
+    http.trust_env = False
+    if registry.username and registry.password:
+        http.auth = (registry.username, registry.password)
+    return http
+
+
+def _put_manifest(http: requests.Session, registry: Registry, name: str, ref: str,
+                  content: bytes, media_type: str) -> str:
+    """`content` put under `ref` (a tag, or "@" for its own digest); its digest."""
+    ref = digest_of(content) if ref == "@" else ref
+    with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
+                  headers={"Content-Type": media_type}, timeout=HTTP_TIMEOUT) as put:
+        assert put.status_code == 201, put.text
+    return digest_of(content)
+
+
 def push_image(registry: Registry, name: str, ref: str, *, arch: str = "amd64",
                labels: dict[str, str] | None = None, media_type: str = DOCKER_MANIFEST,
                ) -> str:
     """A tiny single-platform image put under `ref` (a tag, or "@" for its own digest);
     returns its digest. The same arguments always give the same digest."""
-    http = requests.Session()
-    http.trust_env = False
-    if registry.username and registry.password:
-        http.auth = (registry.username, registry.password)
+    http = _session(registry)
     try:
         config = json.dumps({"architecture": arch, "os": "linux",
                              "config": {"Labels": labels or {}},
@@ -46,11 +62,7 @@ def push_image(registry: Registry, name: str, ref: str, *, arch: str = "amd64",
                         "application/vnd.docker.image.rootfs.diff.tar.gzip",
                         "size": len(layer), "digest": digest_of(layer)}],
         }).encode()
-        ref = digest_of(content) if ref == "@" else ref
-        with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
-                      headers={"Content-Type": media_type}, timeout=HTTP_TIMEOUT) as put:
-            assert put.status_code == 201, put.text
-        return digest_of(content)
+        return _put_manifest(http, registry, name, ref, content, media_type)
     finally:
         http.close()
 
@@ -60,10 +72,7 @@ def push_index(registry: Registry, name: str, ref: str, children: list[tuple[str
     """An OCI index of images already in `name` ((digest, architecture) pairs, each of
     the media type push_image wrote: Docker's by default) put under `ref` (a tag, or "@"
     for its own digest); returns its digest."""
-    http = requests.Session()
-    http.trust_env = False
-    if registry.username and registry.password:
-        http.auth = (registry.username, registry.password)
+    http = _session(registry)
     try:
         entries = []
         for digest, arch in children:
@@ -79,10 +88,6 @@ def push_index(registry: Registry, name: str, ref: str, children: list[tuple[str
         if annotations:
             index["annotations"] = annotations
         content = json.dumps(index).encode()
-        ref = digest_of(content) if ref == "@" else ref
-        with http.put(f"{registry.url}/v2/{name}/manifests/{ref}", data=content,
-                      headers={"Content-Type": OCI_INDEX}, timeout=HTTP_TIMEOUT) as put:
-            assert put.status_code == 201, put.text
-        return digest_of(content)
+        return _put_manifest(http, registry, name, ref, content, OCI_INDEX)
     finally:
         http.close()
