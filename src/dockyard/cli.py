@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from dockyard import __version__, secrets
 from dockyard.ci import github_api
@@ -62,8 +62,25 @@ class _Output:
         self.stderr.flush()
 
 
+class _UsageError(Exception):
+    """A command line argparse refuses: its usage and message, kept for `main` to print."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(f"{parser.prog}: error: {message}")
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that hands usage errors to `main` (which still answers `--format json`
+    with one JSON object) instead of printing them and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dockyard",
         description="Build, tag and push container images from any CI.",
     )
@@ -163,8 +180,10 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     out.ci = ci_outputs.reporter_for(environment, out.stderr)
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as exc:  # argparse has printed usage or --help/--version
+    except SystemExit as exc:  # argparse has printed --help or --version
         return int(exc.code or 0)
+    except _UsageError as exc:
+        return _usage_failed(exc, sys.argv[1:] if argv is None else argv, out)
     try:
         return _dispatch(args, environment, out)
     except DockyardError as exc:
@@ -199,6 +218,21 @@ def _failed(args: argparse.Namespace, out: _Output, code: int, error: str,
             _write_record(Path(args.chdir or Path.cwd()) / args.output, record)
         except DockyardError as exc:
             out.say(f"error: {exc}")
+
+
+def _usage_failed(exc: _UsageError, argv: Sequence[str], out: _Output) -> int:
+    """A command line that does not parse: argparse's usage and message on stderr, and
+    with `--format json` among the arguments the failed record on stdout, as for any
+    other input error."""
+    out.stderr.write(exc.parser.format_usage())
+    out.say(str(exc))
+    wanted = [arg for i, arg in enumerate(argv)
+              if arg == "--format=json" or (arg == "json" and i and argv[i - 1] == "--format")]
+    if wanted:
+        error = f"{exc.message}; see `{exc.parser.prog} --help`"
+        out.result_json({"status": "failed", "exit_code": EXIT_INPUT, "error": error,
+                         "problems": [error]})
+    return EXIT_INPUT
 
 
 def _problems(exc: DockyardError) -> list[str]:

@@ -127,6 +127,29 @@ def test_usage(argv: list[str], code: int, fragment: str) -> None:
     assert fragment in completed.stdout + completed.stderr
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "--format", "json", "--no-such-flag"],
+    ["plan", "--format=json", "extra"],
+    ["prune", "--format", "json", "--open-prs"],
+])
+def test_a_command_line_that_does_not_parse_still_answers_json(argv: list[str]) -> None:
+    completed = subprocess.run([sys.executable, "-m", "dockyard", *argv], capture_output=True,
+                               text=True, check=False)
+    assert completed.returncode == 2
+    failure = json.loads(completed.stdout)  # one object on stdout, as for any input error
+    assert failure["status"] == "failed" and failure["exit_code"] == 2
+    assert "--help" in failure["error"] and failure["problems"] == [failure["error"]]
+    assert "usage: dockyard" in completed.stderr and "error:" in completed.stderr
+
+
+def test_a_command_line_that_does_not_parse_prints_no_json_in_text_mode() -> None:
+    completed = subprocess.run([sys.executable, "-m", "dockyard", "run", "--no-such-flag"],
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert "unrecognized arguments: --no-such-flag" in completed.stderr
+
+
 def test_a_bug_exits_3_with_how_to_report_and_no_secret(
     git_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
