@@ -295,11 +295,11 @@ def _run_command(args: argparse.Namespace, env: dict[str, str], out: _Output) ->
     reporter = Reporter(out.stderr, mode=choose_mode(env, out.stderr), verbosity=verbosity)
     from dockyard.builders import open_builder  # docker-py, or buildx (build.backend)
 
-    engine = open_builder(settings, env, reporter, Engine.connect)
+    engine, choice = open_builder(settings, env, reporter, Engine.connect)
     try:
         with out.ci.section("dockyard_run", "Build and push " + ", ".join(settings.images)):
             result = pipeline.run(settings, context, engine, log=reporter.info,
-                                  section=reporter.section)
+                                  section=reporter.section, backend=choice.to_dict())
     finally:
         reporter.close()
         engine.close()

@@ -65,6 +65,7 @@ class Result:
     started_at: datetime | None = None
     finished_at: datetime | None = None  # build and push done, before the webhooks
     warnings: tuple[str, ...] = ()
+    backend: Mapping[str, Any] | None = None  # which builder built and why, as `plan` says
 
     @property
     def digest(self) -> str | None:
@@ -91,6 +92,8 @@ class Result:
                         **{k: round(v, 3) for k, v in self.timings.items()}},
             "warnings": list(self.warnings),
         })
+        if self.backend is not None:
+            data["backend"] = dict(self.backend)
         return data
 
 
@@ -111,7 +114,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         clock: Callable[[], float] = time.monotonic,
         deliver: Callable[..., tuple[webhooks.Delivery, ...]] = webhooks.deliver_all,
         connect: publish.Connect | None = None,
-        sleep: Callable[[float], None] = time.sleep) -> Result:
+        sleep: Callable[[float], None] = time.sleep,
+        backend: Mapping[str, Any] | None = None) -> Result:
     """Build, tag, push and notify. Returns a Result; raises only on bugs."""
     plan = make_plan(settings, context)
     warnings = [*webhooks.url_warnings(settings.webhooks),
@@ -180,7 +184,7 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                     registries=registries, published_image_id=published_image_id, error=error,
                     timings=timings, event=event,
                     started_at=started_at, finished_at=now(),
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), backend=backend)
     if settings.webhooks:
         # The record as it stands is the payload: deliveries can't report on themselves.
         notify_start = clock()

@@ -116,6 +116,9 @@ def test_secret_and_cache_mounts_build_and_the_secret_is_in_nothing_that_lands(
     assert outcome.code == 0, outcome.stderr
     assert "builder: buildx (BuildKit is needed for build.secrets" in outcome.stderr
     assert "Dockerfile line 2: RUN --mount" in outcome.stderr  # the other reason, named
+    saved = json.loads(record.read_text())
+    assert saved["backend"]["name"] == "buildx"  # the record says which builder built
+    assert "build.secrets" in saved["backend"]["reasons"][0]
     # the build echoed the token: the log shows it masked
     assert f"{run}: the token is ***" in outcome.stderr
     digest = outcome.json["digest"]
@@ -227,6 +230,9 @@ def test_docker_py_path_is_unchanged_when_nothing_needs_buildkit(
     outcome = dockyard(repo, "run")
     assert outcome.code == 0, outcome.stderr
     assert "builder: docker-py (nothing in this build needs BuildKit)" in outcome.stderr
+    assert outcome.json["backend"] == {"name": "docker-py", "configured": "auto",
+                                       "why": "docker-py (nothing in this build needs BuildKit)",
+                                       "reasons": [], "buildx_found": True}
 
 
 def build_steps(stderr: str) -> dict[str, bool]:
