@@ -213,7 +213,7 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     if overrides.secrets_withheld:
         data, problems, withheld = _without_withheld(data, problems)
     elif overrides.planning:
-        data, problems, withheld = _without_withheld(data, problems, _UNSET_FOR_PLAN)
+        data, problems, withheld = _without_withheld(data, problems, planning=True)
     unresolved = {where for where, _ in problems}
     problems += found  # the file's own (duplicate keys)
     # A value whose variable is missing would only add a second, misleading problem.
@@ -236,20 +236,32 @@ def _needed_to_publish(path: str) -> bool:
 
 _WITHHELD = "{where} uses a variable that is not set (a pull request from a fork gets no " \
     "secrets): read as empty"
-_UNSET_FOR_PLAN = "{where} {problem}: `run` needs it to push or notify; `plan` goes on " \
-    "without it"
+_WITHHELD_BUILD = "{where} uses a variable that is not set (a pull request from a fork gets " \
+    "no secrets): the build runs without that secret, and a `RUN --mount=type=secret` " \
+    "that requires it fails"
+_UNSET_FOR_PLAN = "{where} {problem}: `run` needs it to {needs}; `plan` goes on without it"
 
 
-def _without_withheld(data: Any, problems: list[tuple[str, str]], note: str = _WITHHELD,
+def _without_withheld(data: Any, problems: list[tuple[str, str]], *, planning: bool = False,
                       ) -> tuple[Any, list[tuple[str, str]], list[str]]:
     """A fork PR's config (or `plan`'s) with its withheld or unset variables read as
     empty, and notes saying so.
 
-    A webhook whose URL is withheld cannot be delivered: it is left out. An empty
-    password or header is then unset like any empty secret (see `_build`)."""
-    withheld = [where for where, _ in problems if _needed_to_publish(where)]
-    notes = [note.format(where=where, problem=problem.split(";")[0])
-             for where, problem in problems if _needed_to_publish(where)]
+    A webhook whose URL is withheld cannot be delivered: it is left out; so is a build
+    secret whose value is withheld (build-push-action builds such a job with no secret
+    too). An empty password or header is then unset like any empty secret (see `_build`)."""
+    withheld = [where for where, _ in problems if _withholdable(where)]
+    notes = []
+    for where, problem in problems:
+        if not _withholdable(where):
+            continue
+        building = _is_build_secret(where)
+        if planning:
+            notes.append(_UNSET_FOR_PLAN.format(
+                where=where, problem=problem.split(";")[0],
+                needs="build" if building else "push or notify"))
+        else:
+            notes.append((_WITHHELD_BUILD if building else _WITHHELD).format(where=where))
     hooks = data.get("webhooks") if isinstance(data, dict) else None
     if isinstance(hooks, list):
         dropped = {index for index, hook in enumerate(hooks)
@@ -258,7 +270,23 @@ def _without_withheld(data: Any, problems: list[tuple[str, str]], note: str = _W
         notes += [f"webhooks[{index}] is not used in this run: its URL is withheld"
                   for index in sorted(dropped)]
         data = {**data, "webhooks": [h for i, h in enumerate(hooks) if i not in dropped]}
-    return data, [p for p in problems if not _needed_to_publish(p[0])], notes
+    build = data.get("build") if isinstance(data, dict) else None
+    given = build.get("secrets") if isinstance(build, dict) else None
+    if isinstance(given, dict):  # `plan` keeps the id: it still says the build needs BuildKit
+        kept = {key: "" if planning else value for key, value in given.items()
+                if planning or f"build.secrets.{key}" not in withheld}
+        data = {**data, "build": {**build, "secrets": kept}}
+    return data, [p for p in problems if not _withholdable(p[0])], notes
+
+
+def _is_build_secret(path: str) -> bool:
+    return path.startswith("build.secrets.")
+
+
+def _withholdable(path: str) -> bool:
+    """Whether `path` may be unset in a fork PR's run or in `plan`: credentials, webhooks
+    and build secrets, which a CI withholds from forks and a laptop lacks."""
+    return _needed_to_publish(path) or _is_build_secret(path)
 
 
 def _register_webhook_urls(data: Any) -> None:

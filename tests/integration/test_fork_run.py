@@ -25,7 +25,9 @@ def test_fork_pull_request_builds_without_pushing(
         f"images: [{auth_registry.host}/acme/forked]\n"
         "tags:\n  - type=ref,event=pr\n"
         f"registries:\n  {auth_registry.host}:\n"
-        "    username: ${REGISTRY_USER}\n    password: ${REGISTRY_PASSWORD}\n")
+        "    username: ${REGISTRY_USER}\n    password: ${REGISTRY_PASSWORD}\n"
+        # a build secret the fork's job does not get (unset, not empty)
+        "build:\n  secrets:\n    npm_token: ${NPM_TOKEN}\n")
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {
         "number": 31, "head": {"ref": "feature", "sha": sha,
@@ -45,6 +47,8 @@ def test_fork_pull_request_builds_without_pushing(
     assert result["event"] == "build.succeeded"
     assert any("fork" in w for w in result["warnings"])
     assert "comes from a fork" in stderr.getvalue()
+    assert ("build.secrets.npm_token uses a variable that is not set (a pull request from a "
+            "fork gets no secrets): the build runs without that secret") in stderr.getvalue()
     (entry,) = result["registries"]
     assert entry["status"] == "not pushed"
     assert entry["skipped"] == [{"tag": "pr-31",

@@ -246,12 +246,13 @@ webhooks:
   - url: https://hooks.example.com/deploy
     secret: ${WEBHOOK_SECRET}
 """
+_NEEDS_BUILD_SECRET = _NEEDS_SECRETS + 'build:\n  secrets: {npm: "${NPM_TOKEN}"}\n'
 
 
 def test_plan_needs_no_secrets_and_no_dockerfile_and_says_what_push_would_need(
     git_repo: Callable[..., Path],
 ) -> None:
-    repo = git_repo({"dockyard.yml": _NEEDS_SECRETS}, tags=("v1.2.3",))
+    repo = git_repo({"dockyard.yml": _NEEDS_BUILD_SECRET}, tags=("v1.2.3",))
     (repo / "Dockerfile").unlink(missing_ok=True)
 
     code, out, err = dockyard(repo, "plan", "--format", "json")
@@ -261,6 +262,10 @@ def test_plan_needs_no_secrets_and_no_dockerfile_and_says_what_push_would_need(
     assert ("note: registries.ghcr.io.password uses ${REGISTRY_TOKEN}, which is not set: "
             "`run` needs it to push or notify; `plan` goes on without it") in err
     assert "note: webhooks[0].secret uses ${WEBHOOK_SECRET}, which is not set" in err
+    assert ("note: build.secrets.npm uses ${NPM_TOKEN}, which is not set: `run` needs it to "
+            "build; `plan` goes on without it") in err
+    # the secret's id is still there: the plan says the build needs BuildKit for it
+    assert json.loads(out)["backend"]["reasons"] == ["build.secrets"]
     assert "note: build: no Dockerfile at" in err and "`plan` needs none, `run` will" in err
     assert "the password is empty" not in err  # unset for plan, which pushes nothing
 
@@ -275,6 +280,11 @@ def test_run_still_needs_the_secrets_and_the_dockerfile(git_repo: Callable[..., 
     assert "registries.ghcr.io.password: uses ${REGISTRY_TOKEN}, which is not set" in err
     assert "webhooks[0].secret: uses ${WEBHOOK_SECRET}, which is not set" in err
     assert "build: no Dockerfile at" in err
+
+    (repo / "dockyard.yml").write_text(_NEEDS_BUILD_SECRET)
+    code, _, err = dockyard(repo, "run", "--format", "json")
+    assert code == 2
+    assert "build.secrets.npm: uses ${NPM_TOKEN}, which is not set" in err
 
 
 def test_outside_git_plan_and_run_say_there_is_no_commit_to_name(tmp_path: Path) -> None:
