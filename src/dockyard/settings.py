@@ -272,7 +272,8 @@ def _without_withheld(data: Any, problems: list[tuple[str, str]], *, planning: b
         data = {**data, "webhooks": [h for i, h in enumerate(hooks) if i not in dropped]}
     build = data.get("build") if isinstance(data, dict) else None
     given = build.get("secrets") if isinstance(build, dict) else None
-    if isinstance(given, dict):  # `plan` keeps the id: it still says the build needs BuildKit
+    if isinstance(build, dict) and isinstance(given, dict):
+        # `plan` keeps the id: it still says the build needs BuildKit for it
         kept = {key: "" if planning else value for key, value in given.items()
                 if planning or f"build.secrets.{key}" not in withheld}
         data = {**data, "build": {**build, "secrets": kept}}
