@@ -357,7 +357,7 @@ def _init_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
                          hint="use `dockyard init --force` to overwrite it")
     facts = starter.inspect_repo(workdir, resolve_context(env, workdir))
     target.write_text(starter.render(facts), encoding="utf-8")
-    out.say(f"wrote {target} (images on {facts.platform}); check it with `dockyard plan`")
+    out.say(f"wrote {target} ({starter.describe(facts)}); check it with `dockyard plan`")
     if facts.dockerfile is None:
         out.say("note: no Dockerfile found; write one, or set build.dockerfile")
     out.say("add this to your CI:")

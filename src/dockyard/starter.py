@@ -46,6 +46,16 @@ def inspect_repo(workdir: Path, context: Context) -> RepoFacts:
                      dockerfile=dockerfile, ci_files=tuple(ci_files))
 
 
+def describe(facts: RepoFacts) -> str:
+    """Where the starter puts the image, and why, for `init` to say."""
+    if facts.platform == "github":
+        return "the image goes to GHCR, for a repository on GitHub"
+    if facts.platform == "gitlab":
+        return "the image goes to the project's GitLab registry"
+    return ("no GitHub or GitLab remote found: the image name registry.example.com/... is a "
+            "placeholder, put your registry there")
+
+
 def _image_part(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "app"
 

@@ -24,23 +24,27 @@ def dockyard(repo: Path, *args: str, env: dict[str, str] | None = None) -> tuple
 
 
 @pytest.mark.parametrize(
-    ("remote", "image", "snippet", "registry_key"),
+    ("remote", "image", "snippet", "registry_key", "said"),
     [
         ("https://github.com/Acme/My-App.git", "ghcr.io/acme/my-app",
          f"dockyard-ci/dockyard@v{__version__}\n",
-         "ghcr.io"),
+         "ghcr.io", "the image goes to GHCR, for a repository on GitHub"),
         ("git@gitlab.com:group/sub/proj.git", "registry.gitlab.com/group/sub/proj",
-         ".gitlab-ci-template.yml", "${CI_REGISTRY:-registry.gitlab.com}"),
-        (None, "registry.example.com/team/", f"pip install 'dockyard=={__version__}'", None),
+         ".gitlab-ci-template.yml", "${CI_REGISTRY:-registry.gitlab.com}",
+         "the image goes to the project's GitLab registry"),
+        (None, "registry.example.com/team/", f"pip install 'dockyard=={__version__}'", None,
+         "no GitHub or GitLab remote found: the image name registry.example.com/... is a "
+         "placeholder, put your registry there"),
     ],
 )
 def test_init_then_plan(git_repo: Callable[..., Path], remote: str | None, image: str,
-                        snippet: str, registry_key: str | None) -> None:
+                        snippet: str, registry_key: str | None, said: str) -> None:
     repo = git_repo(tags=("v1.0.0",))
     if remote:
         subprocess.run(["git", "remote", "add", "origin", remote], cwd=repo, check=True)
     code, out, err = dockyard(repo, "init")
     assert code == 0, err
+    assert f"dockyard.yml ({said}); check it with `dockyard plan`" in err
     assert snippet in out
     written = (repo / "dockyard.yml").read_text()
     config = yaml.safe_load(written)
