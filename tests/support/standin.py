@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from dockyard.prune import Facts, prune
+from dockyard.prune import Apis, Facts, prune
 from dockyard.registry import RegistryClient
 from dockyard.settings import Credentials, Overrides, load_settings
 
@@ -100,7 +100,7 @@ def prune_hosted(standin: StandIn, config: str, host: str, tmp_path: Path, *,
 
     result = prune(settings, Facts(datetime.now(timezone.utc), open_prs=open_prs),
                    apply=apply, connect=connect, sleep=lambda _: None,
-                   apis={host: standin.url})
+                   apis=Apis(urls={host: standin.url}))
     (repo,) = result.to_dict()["repositories"]
     assert isinstance(repo, dict)
     return repo
