@@ -254,6 +254,7 @@ def test_acr_credentials_without_the_delete_role_delete_nothing(
     done = prune_cli(tmp_path, ACR)
     (repo,) = done.json["repositories"]
     assert done.code == 1 and repo["status"] == "skipped" and repo["deleted"] == []
+    assert "no delete right" in repo["error"] and "AcrDelete" in repo["error"]
     assert len(acr.registry.tags("acme/app")) == 5
     assert_no_secret(done, None, ACR_PASSWORD)
 

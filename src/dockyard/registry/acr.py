@@ -29,7 +29,17 @@ def is_acr(host: str) -> bool:
 def delete_tag(client: RegistryClient, repository: str, tag: str) -> bool:
     """Delete `repository:tag` alone; False when there was no such tag."""
     path = f"/acr/v1/{repository}/_tags/{quote(tag, safe='')}"
-    with client.send("DELETE", path, (delete_scope(repository),)) as response:
+    try:
+        response = client.send("DELETE", path, (delete_scope(repository),))
+    except RegistryError as exc:
+        if exc.status != 401:
+            raise
+        # ACR's token service hands out a token without the delete action rather than
+        # refusing: the request is then refused again, whatever the password.
+        raise RegistryError(client.host, f"cannot delete the tag {repository}:{tag}: the "
+                            "login was given no delete right", status=401,
+                            hint=_ROLE_HINT) from None
+    with response:
         status = response.status_code
         if status == 404:
             return False
