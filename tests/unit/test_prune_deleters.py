@@ -32,7 +32,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def api_of(host: str, login: Login = Login(), apis: Apis = Apis()) -> str:
+NONE = Login()
+NO_APIS = Apis()
+
+
+def api_of(host: str, login: Login = NONE, apis: Apis = NO_APIS) -> str:
     with RegistryClient(host) as client:
         deleter: Deleter = deleter_for(host, client, login=login, apis=apis)
         deleter.close()
