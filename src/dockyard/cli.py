@@ -417,7 +417,7 @@ def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
                                       force=bool(args.force))
     for note in notes:
         out.say(f"note: {note}")
-    apis = {"ghcr.io": env["GITHUB_API_URL"]} if env.get("GITHUB_API_URL") else None
+    apis = prune.hosted_apis(env)
     result = prune.prune(settings, facts, apply=args.apply, log=out.say,
                          docker_login=docker_config_credentials, apis=apis,
                          only=[name.lower() for name in args.image])

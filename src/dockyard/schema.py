@@ -127,6 +127,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "username": {"description": "User name, token name or `_json_key` "
                                                 "(GCR), `AWS` (ECR).", **_STRING},
                     "password": {"description": "Password or access token.", **_SECRET},
+                    "api_token": {"description": "For `dockyard prune` on Quay (an OAuth "
+                                  "token with repo:write) and GitLab (a token with the api "
+                                  "scope): the token of the registry's own API, which "
+                                  "deletes tags (see docs/retention.md).", **_SECRET},
                 },
             },
         },

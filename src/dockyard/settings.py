@@ -73,6 +73,8 @@ class Build:
 class Credentials:
     username: str
     password: Secret
+    # For a registry whose deletes take its own API (Quay, GitLab): the token for that API.
+    api_token: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -600,8 +602,11 @@ def _build(data: Mapping[str, Any], base: Path, source: str, env: Mapping[str, s
                 notes.append(f"registries.{host}: the password is empty, so the Docker "
                              "config's credentials (if any) are used for this host")
             continue
+        api_token = entry.get("api_token")
         registries[normalise_host(host)] = Credentials(
-            username=entry["username"], password=Secret(entry["password"]))
+            username=entry["username"], password=Secret(entry["password"]),
+            api_token=Secret(api_token) if isinstance(api_token, str) and api_token.strip()
+            else None)
     problems += registry_key_problems(data.get("registries") or {}, images, notes)
     registries.update(_ci_registry_credentials(env, registries))
 

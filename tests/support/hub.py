@@ -15,13 +15,10 @@ import json
 import re
 from urllib.parse import unquote
 
-import requests
-
-from .registry import ACCEPT_MANIFESTS, Registry
+from .registry import Registry
 from .standin import Answer, StandIn
 
 _TAG = re.compile(r"/v2/repositories/([^/]+)/([^/]+)/tags/([^/]+)/$")
-_TIMEOUT = 10
 
 
 class HubApi(StandIn):
@@ -44,23 +41,5 @@ class HubApi(StandIn):
         if auth != f"Bearer {self.bearer}":
             return 401, {}, b"{}"
         name = f"{unquote(found.group(1))}/{unquote(found.group(2))}"
-        return (204 if self._delete_tag(name, unquote(found.group(3))) else 404), {}, b""
-
-    def _delete_tag(self, name: str, tag: str) -> bool:
-        digest = self.registry.manifest_digest(name, tag)
-        if digest is None:
-            return False
-        url = f"{self.registry.url}/v2/{name}/manifests"
-        with requests.get(f"{url}/{digest}", headers=ACCEPT_MANIFESTS,
-                          timeout=_TIMEOUT) as got:
-            content, media_type = got.content, got.headers["Content-Type"]
-        others = [t for t in self.registry.tags(name)
-                  if t != tag and self.registry.manifest_digest(name, t) == digest]
-        with requests.delete(f"{url}/{digest}", timeout=_TIMEOUT) as deleted:
-            assert deleted.status_code == 202, deleted.text
-        for other in others:
-            with requests.put(f"{url}/{other}", data=content, timeout=_TIMEOUT,
-                              headers={"Content-Type": media_type}) as put:
-                assert put.status_code == 201, put.text
-        return True
-
+        deleted = self.registry.delete_tag_alone(name, unquote(found.group(3)))
+        return (204 if deleted else 404), {}, b""

@@ -141,6 +141,34 @@ class Registry:
         labels: dict[str, str] = response.json().get("config", {}).get("Labels") or {}
         return labels
 
+    def delete_manifest(self, name: str, digest: str) -> bool:
+        """Delete the manifest `digest` with every tag on it; False when it was not there."""
+        response = self._http.delete(f"{self.url}/v2/{name}/manifests/{digest}",
+                                     timeout=HTTP_TIMEOUT)
+        if response.status_code == 404:
+            return False
+        assert response.status_code == 202, response.text
+        return True
+
+    def delete_tag_alone(self, name: str, tag: str) -> bool:
+        """What a registry that deletes a tag by itself does, emulated on distribution
+        (which deletes by digest only): the tag's image is deleted and put back under the
+        tags that remain on it. False when there was no such tag."""
+        digest = self.manifest_digest(name, tag)
+        if digest is None:
+            return False
+        got = self._get(f"/v2/{name}/manifests/{digest}", headers=ACCEPT_MANIFESTS)
+        got.raise_for_status()
+        others = [t for t in self.tags(name)
+                  if t != tag and self.manifest_digest(name, t) == digest]
+        self.delete_manifest(name, digest)
+        for other in others:
+            put = self._http.put(f"{self.url}/v2/{name}/manifests/{other}", data=got.content,
+                                 headers={"Content-Type": got.headers["Content-Type"]},
+                                 timeout=HTTP_TIMEOUT)
+            assert put.status_code == 201, put.text
+        return True
+
     def stop(self) -> None:
         """Terminate the process (kill it if it lingers) and close the HTTP session."""
         self._http.close()

@@ -1,19 +1,27 @@
 """The HTTP side of a loopback stand-in for a hosted registry's own API: a real server
 in a thread that hands each request to `answer` and records it; scripted statuses
-(with Retry-After: 0) go first, as a rate limit would. Also `prune_hosted`: prune one
+(with Retry-After: 0) go first, as a rate limit would. A stand-in for an API served
+beside the registry API on the same host (Quay's, ACR's) forwards what it does not
+answer itself (`answer` gives None) to the registry. Also `prune_hosted`: prune one
 configured image whose registry API is a loopback registry and whose own API is the
-stand-in."""
+stand-in, and `resolve`: a hosted registry's name pointed at a loopback one for the CLI,
+as /etc/hosts would."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from dockyard.prune import Facts, prune
+import pytest
+
+from dockyard.prune import Apis, Facts, prune
+from dockyard.publish.connect import Connect, Target, connector
 from dockyard.registry import RegistryClient
 from dockyard.settings import Credentials, Overrides, load_settings
 
@@ -21,6 +29,9 @@ from .images import push_image
 from .registry import Registry
 
 Answer = tuple[int, dict[str, str], bytes]
+_UPSTREAM_TIMEOUT = 30
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+               "host"}
 
 
 class StandIn:
@@ -53,15 +64,49 @@ class StandIn:
         self.add(digest)
         return digest
 
-    def receive(self, method: str, path: str, body: bytes, auth: str | None) -> Answer:
-        with self._lock:
-            self.requests.append((method, path.split("?", 1)[0]))
-            if self.statuses:
-                return self.statuses.popleft(), {"Retry-After": "0"}, b"{}"
-        return self.answer(method, path, body, auth)
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+    def receive(self, method: str, path: str, body: bytes,
+                headers: Mapping[str, str]) -> Answer:
+        forwarded = self.forwards(method, path)
+        if not forwarded:
+            with self._lock:
+                self.requests.append(self.recorded(method, path, headers))
+                if self.statuses:
+                    return self.statuses.popleft(), {"Retry-After": "0"}, b"{}"
+        found = None if forwarded else self.answer_request(method, path, body, headers)
+        return found if found is not None else self._forward(method, path, body, headers)
+
+    def forwards(self, method: str, path: str) -> bool:
+        """Whether the request goes to the registry as it is (a stand-in beside it)."""
+        return False
+
+    def recorded(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[str, str]:
+        """What `requests` records of a request answered here."""
+        return method, path.split("?", 1)[0]
+
+    def answer_request(self, method: str, path: str, body: bytes,
+                       headers: Mapping[str, str]) -> Answer | None:
+        return self.answer(method, path, body, headers.get("Authorization"))
 
     def answer(self, method: str, path: str, body: bytes, auth: str | None) -> Answer:
         raise NotImplementedError
+
+    def _forward(self, method: str, path: str, body: bytes,
+                 headers: Mapping[str, str]) -> Answer:
+        upstream = http.client.HTTPConnection(self.registry.host, timeout=_UPSTREAM_TIMEOUT)
+        try:
+            sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream.request(method, path, body=body or None, headers=sent)
+            response = upstream.getresponse()
+            content = response.read()
+            relayed = {k: v for k, v in response.getheaders()
+                       if k.lower() not in _HOP_BY_HOP}
+        finally:
+            upstream.close()
+        return response.status, relayed, content
 
 
 def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -70,15 +115,18 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             status, headers, answer = standin.receive(self.command, self.path, body,
-                                                      self.headers.get("Authorization"))
+                                                      dict(self.headers.items()))
             self.send_response(status)
             for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(answer)))
+                if key.lower() != "content-length" or self.command == "HEAD":
+                    self.send_header(key, value)
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(answer)
+            if self.command != "HEAD":
+                self.wfile.write(answer)
 
-        do_GET = do_POST = do_DELETE = _serve
+        do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = do_PATCH = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -100,7 +148,22 @@ def prune_hosted(standin: StandIn, config: str, host: str, tmp_path: Path, *,
 
     result = prune(settings, Facts(datetime.now(timezone.utc), open_prs=open_prs),
                    apply=apply, connect=connect, sleep=lambda _: None,
-                   apis={host: standin.url})
+                   apis=Apis(urls={host: standin.url}))
     (repo,) = result.to_dict()["repositories"]
     assert isinstance(repo, dict)
     return repo
+
+
+def resolve(monkeypatch: pytest.MonkeyPatch, names: Mapping[str, str]) -> None:
+    """`dockyard prune` run from the CLI reaches each hosted registry of `names` at the
+    loopback host it maps to, as if DNS said so: the registry client is a real one,
+    with the credentials prune found for the hosted name."""
+    def loopback(settings: Target, sleep: Callable[[float], None] = lambda _: None) -> Connect:
+        real = connector(settings, sleep)
+
+        def connect(host: str, credentials: Credentials | None) -> RegistryClient:
+            return real(names.get(host, host), credentials)
+
+        return connect
+
+    monkeypatch.setattr("dockyard.prune.run.connector", loopback)

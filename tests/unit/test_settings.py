@@ -82,6 +82,23 @@ def test_secrets_are_registered_for_redaction_when_read(tmp_path: Path) -> None:
     assert redact("auth failed for registered-when-read-9731!") == "auth failed for ***!"
 
 
+def test_an_api_token_is_a_secret_beside_the_registry_login(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        images: [quay.io/acme/app, registry.gitlab.com/acme/app]
+        registries:
+          quay.io: {username: "acme+bot", password: p, api_token: "${QUAY_TOKEN}"}
+          registry.gitlab.com: {username: u, password: p, api_token: "${GITLAB_TOKEN:-}"}
+    """)
+    settings = load_settings(path, {"QUAY_TOKEN": "quay-api-token-5521"})
+    quay = settings.credentials_for("quay.io/acme/app")
+    assert quay is not None and quay.api_token is not None
+    assert quay.api_token.reveal() == "quay-api-token-5521"
+    assert "quay-api-token-5521" not in repr(settings)
+    assert redact("token quay-api-token-5521") == "token ***"
+    gitlab = settings.credentials_for("registry.gitlab.com/acme/app")
+    assert gitlab is not None and gitlab.api_token is None  # empty: none
+
+
 def test_defaults_and_flag_precedence(tmp_path: Path) -> None:
     path = write(tmp_path, "images: [acme/app]\npush: true\n")
     assert load_settings(path, {}).tag_rules is None

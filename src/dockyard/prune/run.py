@@ -6,7 +6,7 @@ restored with `dockyard promote` from another registry."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +15,7 @@ from dockyard.errors import DockyardError, InputError
 from dockyard.names import parse_image
 from dockyard.prune.classify import Classifier, Family
 from dockyard.prune.decide import Decision, Facts, Listing, decide
-from dockyard.prune.deleters import Deleter, deleter_for
+from dockyard.prune.deleters import Apis, Deleter, Login, deleter_for
 from dockyard.prune.listing import Log, read_listing, recheck
 from dockyard.publish.connect import (
     Connect,
@@ -27,7 +27,7 @@ from dockyard.publish.connect import (
     retry_policy,
 )
 from dockyard.registry import RegistryError
-from dockyard.settings import Settings
+from dockyard.settings import Credentials, Settings
 
 PLANNED, PRUNED, SKIPPED, PARTIAL = "planned", "pruned", "skipped", "partial"
 _STILL = (Family.RELEASE, Family.SHA)  # release kinds: never rewritten, so never re-read
@@ -97,11 +97,10 @@ class PruneResult:
 def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = quiet,
           connect: Connect | None = None, sleep: Sleep = time.sleep,
           docker_login: DockerLogin | None = None,
-          apis: Mapping[str, str] | None = None,
-          only: Sequence[str] = ()) -> PruneResult:
+          apis: Apis | None = None, only: Sequence[str] = ()) -> PruneResult:
     """Prune every configured image, or those in `only` (dry run unless `apply`).
     `apis`: where a hosted registry's own API lives when not at its default (GHCR on
-    GitHub Enterprise)."""
+    GitHub Enterprise, GitLab's CI_API_V4_URL), and GitLab CI's job token."""
     unknown = [i for i in only if i not in settings.images]
     if unknown:
         raise InputError(f"--image {unknown[0]} is not one of the configured images",
@@ -115,10 +114,9 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
         others = [i for i in settings.images if i != image]
         try:
             login = credentials(settings, image, docker_login)
-            token = login.password.reveal() if login else None
             with connect(name.host, login) as client, closing(deleter_for(
-                    name.host, client, username=login.username if login else None,
-                    token=token, apis=apis, policy=policy, sleep=sleep)) as deleter:
+                    name.host, client, login=_login(login), apis=apis or Apis(), policy=policy,
+                    sleep=sleep)) as deleter:
                 listing = read_listing(client, name.path, log)
                 decision = decide(listing, settings.retention, classifier, facts)
                 if not apply:
@@ -134,6 +132,13 @@ def prune(settings: Settings, facts: Facts, *, apply: bool = False, log: Log = q
             results.append(RepositoryPrune(image, SKIPPED, error=str(exc)))
     return PruneResult(applied=apply, force=facts.force,
                        retention=settings.retention.summary(), repositories=tuple(results))
+
+
+def _login(found: Credentials | None) -> Login:
+    if found is None:
+        return Login()
+    return Login(found.username, found.password.reveal(),
+                 found.api_token.reveal() if found.api_token else None)
 
 
 def apply_decision(image: str, path: str, deleter: Deleter, listing: Listing,

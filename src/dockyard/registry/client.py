@@ -342,6 +342,11 @@ class RegistryClient:
 
     # ----------------------------------------------------------------- requests
 
+    def send(self, method: str, path: str, scopes: Sequence[str]) -> requests.Response:
+        """A request to an API the registry serves beside distribution's, on the same
+        host and with the same login for `scopes` (ACR's /acr/v1). Close the answer."""
+        return self._request(method, path, tuple(scopes))
+
     def _request(self, method: str, path: str, scopes: tuple[str, ...], *,
                  headers: Mapping[str, str] | None = None, data: Body | None = None,
                  params: Params | None = None, stream: bool = False,

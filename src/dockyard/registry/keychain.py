@@ -21,6 +21,13 @@ def is_ecr(host: str) -> bool:
     return host == ECR_PUBLIC or _ECR_HOST.match(host) is not None
 
 
+def ecr_account_region(host: str) -> tuple[str, str] | None:
+    """A private ECR host's account (its registry id) and region; None for any other host
+    (ECR Public included)."""
+    match = _ECR_HOST.match(host)
+    return (match.group(1), match.group(2)) if match else None
+
+
 def ecr_credentials(host: str, client_factory: Callable[..., Any] | None = None) -> Credentials:
     """Exchange the AWS credentials boto3 finds (env, profile, role) for an ECR login.
 
@@ -31,7 +38,7 @@ def ecr_credentials(host: str, client_factory: Callable[..., Any] | None = None)
         try:
             client_factory = importlib.import_module("boto3").client
         except ImportError:
-            raise RegistryError(host, "pushing to Amazon ECR needs boto3, which is not "
+            raise RegistryError(host, "logging in to Amazon ECR needs boto3, which is not "
                                 "installed", hint="pip install 'dockyard[ecr]', or give "
                                 "credentials for this host under `registries:`") from None
     match = _ECR_HOST.match(host)
