@@ -10,10 +10,10 @@
 
 from dockyard.prune.classify import Classified, Classifier, Family
 from dockyard.prune.decide import Decision, Facts, Image, Listing, Verdict, decide
-from dockyard.prune.facts import gather_facts
+from dockyard.prune.facts import gather_facts, read_apply
 from dockyard.prune.run import PruneResult, RepositoryPrune, prune
 
 __all__ = [
     "Classified", "Classifier", "Decision", "Facts", "Family", "Image", "Listing",
-    "PruneResult", "RepositoryPrune", "Verdict", "decide", "gather_facts", "prune",
+    "PruneResult", "RepositoryPrune", "Verdict", "decide", "gather_facts", "prune", "read_apply",
 ]
