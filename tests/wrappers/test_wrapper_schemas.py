@@ -41,12 +41,14 @@ def test_action_maps_every_input_onto_the_cli_and_every_output_from_it() -> None
                        # metadata-action's, under its names (its `context` is
                        # `context-source`: `context` is build-push-action's build context)
                        "annotations", "sep-tags", "sep-labels", "sep-annotations",
-                       "bake-target", "context-source", "github-token"}
+                       "bake-target", "context-source", "github-token",
+                       # the command, and prune's options
+                       "command", "apply", "open-prs", "branches"}
     assert set(data["inputs"]) == expected_inputs
     assert set(data["outputs"]) == {"version", "tags", "labels", "digest", "json",
                                     "tag-names", "pushed", "annotations", "bake-file",
                                     "bake-file-tags", "bake-file-labels",
-                                    "bake-file-annotations"}
+                                    "bake-file-annotations", "to-delete", "deleted"}
     [run] = [step for step in data["runs"]["steps"] if step.get("id") == "run"]
     passed = {re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", value)[1]  # type: ignore[index]
               for value in run["env"].values()}
