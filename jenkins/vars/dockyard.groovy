@@ -1,11 +1,12 @@
 // Dockyard as a Jenkins shared-library step: maps the step's arguments onto the
-// environment variables the `dockyard` CLI reads, runs it, and returns the release record.
+// environment variables the `dockyard` CLI reads, runs it, and returns its record (run's
+// release record, plan's plan, prune's record of what goes).
 // All logic (Jenkins' GIT_*/BRANCH_NAME/TAG_NAME/CHANGE_* variables, tags, pushing,
 // masking) lives in Dockyard itself. See dockyard.txt beside this file for the arguments.
 // Only pipeline steps are called (no JsonOutput, no java.io): the step runs in the
 // script-security sandbox of a library that is not trusted.
 
-// step argument -> environment variable read by `dockyard run`
+// step argument -> environment variable read by `dockyard`
 @groovy.transform.Field
 static final Map INPUTS = [
     config    : 'DOCKYARD_CONFIG',
@@ -13,6 +14,11 @@ static final Map INPUTS = [
     tags      : 'DOCKYARD_TAGS',
     flavor    : 'DOCKYARD_FLAVOR',
     labels    : 'DOCKYARD_LABELS',
+    annotations: 'DOCKYARD_ANNOTATIONS',
+    bakeTarget: 'DOCKYARD_BAKE_TARGET',
+    apply     : 'DOCKYARD_APPLY',
+    openPrs   : 'DOCKYARD_OPEN_PRS',
+    branches  : 'DOCKYARD_BRANCHES',
     context   : 'DOCKYARD_CONTEXT',
     file      : 'DOCKYARD_FILE',
     buildArgs : 'DOCKYARD_BUILD_ARGS',
@@ -33,7 +39,12 @@ static final Map INPUTS = [
 ]
 
 @groovy.transform.Field
-static final List OPTIONS = ['credentials', 'output', 'propagate']
+static final List OPTIONS = ['command', 'credentials', 'output', 'propagate']
+
+// run: build, tag, push; plan: version, tags, labels (nothing built); prune: delete the
+// tags `retention:` does not keep (a dry run unless `apply: true`)
+@groovy.transform.Field
+static final List COMMANDS = ['run', 'plan', 'prune']
 
 def call(Map args = [:]) {
     def unknown = args.keySet() - INPUTS.keySet() - OPTIONS
@@ -41,8 +52,13 @@ def call(Map args = [:]) {
         error("dockyard: unknown argument(s) ${unknown.sort()}; known: " +
               "${(INPUTS.keySet() + OPTIONS).sort()}")
     }
+    String command = args.command ?: 'run'
+    if (!(command in COMMANDS)) {
+        error("dockyard: command '${command}' is not one of ${COMMANDS}")
+    }
     String output = args.output ?: 'dockyard-release.json'
-    List<String> environment = ["DOCKYARD_RECORD=${output}".toString()]
+    List<String> environment = ["DOCKYARD_RECORD=${output}".toString(),
+                                "DOCKYARD_COMMAND=${command}".toString()]
     INPUTS.each { name, variable ->
         if (args[name] != null) {
             environment << "${variable}=${text(name, args[name])}".toString()
@@ -54,8 +70,9 @@ def call(Map args = [:]) {
         // `registries` argument names them as ${VARIABLE}. A record left by an earlier
         // build is removed first, so the one read below is this run's.
         withCredentials(args.credentials ?: []) {
-            status = sh(label: 'dockyard run', returnStatus: true,
-                        script: 'rm -f "$DOCKYARD_RECORD" && dockyard run --output "$DOCKYARD_RECORD"')
+            status = sh(label: "dockyard ${command}", returnStatus: true,
+                        script: 'rm -f "$DOCKYARD_RECORD" && ' +
+                                'dockyard "$DOCKYARD_COMMAND" --output "$DOCKYARD_RECORD"')
         }
     }
     // Dockyard writes the record on every exit, a failed one too: read it before failing.
@@ -63,14 +80,15 @@ def call(Map args = [:]) {
     def record = fileExists(output) ? readJSON(file: output, returnPojo: true) : null
     if (status != 0 && args.propagate != false) {
         String why = record?.error ? ": ${record.error}" : ''
-        error("dockyard run failed with exit code ${status}${why} (release record: ${output})")
+        error("dockyard ${command} failed with exit code ${status}${why} (record: ${output})")
     }
     return record ?: [status: 'failed', exit_code: status, error: "dockyard exited ${status} " +
-                      'without writing a release record']
+                      'without writing a record']
 }
 
-// Lists become one item a line, maps `key=value` lines (labels, buildArgs) or JSON
-// (registries, webhooks: JSON is YAML); strings and booleans pass as they are.
+// Lists become one item a line (openPrs, branches too: Dockyard splits them on commas
+// and white space), maps `key=value` lines (labels, annotations, buildArgs) or JSON
+// (registries, webhooks: JSON is YAML); strings, numbers and booleans pass as text.
 private String text(String name, value) {
     if ((value instanceof Map || value instanceof List) && name in ['registries', 'webhooks']) {
         return writeJSON(json: value, returnText: true)

@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         "plan", help="compute version, tags and labels (no engine, no network)",
         description="Resolve the git/CI context and compute version, tags and labels.")
     common(plan)
+    plan.add_argument("--output", metavar="PATH",
+                      help="also write the plan (the JSON result) to PATH, with "
+                           "metadata-action's bake definitions beside it")
+    plan.add_argument("--dotenv", metavar="PATH",
+                      help="also write version and main tag as a dotenv file "
+                           "(GitLab's artifacts:reports:dotenv)")
     run = commands.add_parser(
         "run", help="build, tag, push and notify",
         description="Build the image, tag it, push it to every registry, fire webhooks.")
@@ -154,19 +160,28 @@ def _parser() -> argparse.ArgumentParser:
         "prune", help="delete the tags no retention rule keeps (dry run unless --apply)",
         description="For every configured image on every registry, list the tags that "
                     "retention: in dockyard.yml does not keep, and why (docs/retention.md). "
-                    "Release tags are always kept. Nothing is deleted without --apply.")
+                    "Release tags are always kept. Nothing is deleted without --apply "
+                    "(or DOCKYARD_APPLY=true).")
     common(prune)
-    prune.add_argument("--apply", action="store_true", help="delete (default: dry run)")
+    deleting = prune.add_mutually_exclusive_group()
+    deleting.add_argument("--apply", action="store_true", default=None,
+                          help="delete (default: $DOCKYARD_APPLY, else a dry run)")
+    deleting.add_argument("--dry-run", dest="apply", action="store_false",
+                          help="list only, whatever $DOCKYARD_APPLY says")
     prune.add_argument("--force", action="store_true", default=None,
                        help="let retention.patterns delete release tags and version lines")
     prune.add_argument("--branches", metavar="LIST",
                        help="the branches that exist, comma-separated (default: "
                             "$DOCKYARD_BRANCHES, else the checkout's branches)")
     prune.add_argument("--open-prs", metavar="LIST",
-                       help="the open pull requests' numbers, comma-separated (default: "
-                            "$DOCKYARD_OPEN_PRS; without, pull request tags are kept)")
+                       help="the open pull requests' numbers, comma-separated, or `none` "
+                            "(default: $DOCKYARD_OPEN_PRS; without, pull request tags are "
+                            "kept)")
     prune.add_argument("--output", metavar="PATH",
                        help="also write the record (the JSON result) to PATH")
+    prune.add_argument("--dotenv", metavar="PATH",
+                       help="also write status and the tags deleted as a dotenv file "
+                            "(GitLab's artifacts:reports:dotenv)")
     prune.add_argument("--image", metavar="NAME", action="append", default=[],
                        help="prune only this configured image (repeatable); the others "
                             "keep what it deletes, to restore from")
@@ -281,6 +296,13 @@ def _plan_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -
     out.ci.publish(data)
     if settings.retention.configured:  # what `dockyard prune` would keep
         data["retention"] = settings.retention.summary()
+    workdir = Path(args.chdir or Path.cwd())
+    if args.output:
+        _write_record(workdir / args.output, data)
+        out.recorded = True
+        _write_bake(workdir / args.output, data, env)
+    if args.dotenv:
+        ci_outputs.write_dotenv(workdir / args.dotenv, data)
     _render(data, args.format, out, _plan_text)
     return EXIT_OK
 
@@ -401,6 +423,9 @@ def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
 
 
 def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    from dockyard import prune
+
+    apply = prune.read_apply(env, args.apply)  # a bad DOCKYARD_APPLY before anything is read
     settings, _ = _prepare(args, env, out, building=False)
     if settings.zero_config:  # a local image name: there is no registry to prune
         raise InputError("prune needs a dockyard.yml naming the images (and a retention: "
@@ -408,7 +433,6 @@ def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
                          hint="see docs/retention.md")
     from datetime import datetime, timezone
 
-    from dockyard import prune
     from dockyard.engine import docker_config_credentials
 
     workdir = Path(args.chdir or Path.cwd()).resolve()
@@ -418,13 +442,15 @@ def _prune_command(args: argparse.Namespace, env: dict[str, str], out: _Output) 
     for note in notes:
         out.say(f"note: {note}")
     apis = prune.hosted_apis(env)
-    result = prune.prune(settings, facts, apply=args.apply, log=out.say,
+    result = prune.prune(settings, facts, apply=apply, log=out.say,
                          docker_login=docker_config_credentials, apis=apis,
                          only=[name.lower() for name in args.image])
     record = result.to_dict()
     if args.output:
         _write_record(workdir / args.output, record)
         out.recorded = True
+    if args.dotenv:
+        ci_outputs.write_dotenv(workdir / args.dotenv, record)
     out.ci.publish(record)
     from dockyard.prune.text import prune_text
 

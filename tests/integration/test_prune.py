@@ -6,6 +6,7 @@ tag or an image a kept tag names, and a second prune deletes nothing."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -245,3 +246,75 @@ def test_without_a_config_prune_refuses_and_asks_no_registry(tmp_path: Path) -> 
     done = run_cli(tmp_path, "prune", "--format", "json")
     assert done.code == 2
     assert "prune needs a dockyard.yml" in done.json["error"]
+
+
+def test_a_wrappers_apply_and_open_prs_variables_reach_prune_and_flags_win(
+        tmp_path: Path, history: History) -> None:
+    """What a CI wrapper's `apply` and `open-prs` inputs become: DOCKYARD_APPLY and
+    DOCKYARD_OPEN_PRS. `none` says no pull request is open (empty is unset: kept)."""
+    registry = history.registry
+    repo_dir = _repo(tmp_path, history)
+    before = set(registry.tags(NAME))
+    env = {"DOCKYARD_APPLY": "true", "DOCKYARD_BRANCHES": "main,feature-y"}
+    dry = run_cli(repo_dir, "prune", "--dry-run", "--format", "json", env=env)
+    assert dry.code == 0, dry.stderr
+    assert dry.json["applied"] is False and set(registry.tags(NAME)) == before
+
+    unset = run_cli(repo_dir, "prune", "--format", "json",
+                    env={**env, "DOCKYARD_APPLY": "", "DOCKYARD_OPEN_PRS": ""})
+    assert unset.json["applied"] is False
+    kept = {v["tag"] for v in unset.json["repositories"][0]["kept"]}
+    assert {"pr-7", "pr-8", "pr-9"} <= kept  # nobody said which are open
+
+    done = run_cli(repo_dir, "prune", "--format", "json",
+                   env={**env, "DOCKYARD_OPEN_PRS": "none"})
+    assert done.code == 0, done.stderr
+    assert done.json["applied"] is True
+    after = set(registry.tags(NAME))
+    assert "pr-9" not in after and "feature-x" not in after  # no pull request is open
+    assert after == KEPT - {"pr-9"}
+
+
+def test_a_bad_apply_variable_is_exit_2_and_nothing_is_read(
+        tmp_path: Path, history: History) -> None:
+    before = history.registry.tags(NAME)
+    done = run_cli(_repo(tmp_path, history), *PRUNE, "--output", "prune.json",
+                   env={"DOCKYARD_APPLY": "yes please"})
+    assert done.code == 2
+    assert "DOCKYARD_APPLY: 'yes please' is not true or false" in done.json["error"]
+    assert json.loads((tmp_path / "prune.json").read_text())["exit_code"] == 2
+    assert history.registry.tags(NAME) == before
+
+
+def test_the_dotenv_report_and_the_github_outputs_of_prune(
+        tmp_path: Path, history: History) -> None:
+    """GitLab's dotenv report and GitHub's step outputs say what goes and what went, and
+    leave metadata-action's outputs of an earlier build step alone."""
+    host = history.registry.host
+    repo_dir = _repo(tmp_path, history)
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "output"),
+              "GITHUB_ENV": str(tmp_path / "env"), "RUNNER_TEMP": str(tmp_path / "temp"),
+              "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "DOCKYARD_SEP_TAGS": ","}
+    dry = run_cli(repo_dir, *PRUNE, "--dotenv", "dry.env", env=github)
+    assert dry.code == 0, dry.stderr
+    dotenv = dict(line.split("=", 1) for line in (repo_dir / "dry.env").read_text().splitlines())
+    assert dotenv["DOCKYARD_PRUNE_STATUS"] == "success"
+    assert dotenv["DOCKYARD_PRUNE_APPLIED"] == "false" and dotenv["DOCKYARD_PRUNE_DELETED"] == ""
+    assert f"{host}/acme/app:feature-x" in dotenv["DOCKYARD_PRUNE_DELETE"].split(" ")
+    outputs = (tmp_path / "output").read_text()
+    assert not (tmp_path / "env").exists() and not (tmp_path / "temp").exists()
+    parsed = {name: value for name, _, value in
+              re.findall(r"^([\w-]+)<<(\S+)\n(.*?)\n\2$", outputs, re.M | re.S)}
+    assert set(parsed) == {"json", "to-delete", "deleted"}
+    assert f"{host}/acme/app:pr-7" in parsed["to-delete"].split(",")
+    assert json.loads(parsed["json"])["command"] == "prune"
+    assert "Dockyard prune (dry run, success)" in (tmp_path / "summary").read_text()
+
+    done = run_cli(repo_dir, *PRUNE, "--apply", "--dotenv", "applied.env")
+    assert done.code == 0, done.stderr
+    applied = dict(line.split("=", 1)
+                   for line in (repo_dir / "applied.env").read_text().splitlines())
+    assert applied["DOCKYARD_PRUNE_APPLIED"] == "true"
+    deleted = set(applied["DOCKYARD_PRUNE_DELETED"].split(" "))
+    assert f"{host}/acme/app:feature-x" in deleted and f"{host}/acme/app:pr-7" in deleted
+    assert f"{host}/acme/app:sha-aaaaaaa" not in deleted  # left: its image is kept

@@ -153,3 +153,46 @@ def test_without_a_ci_nothing_extra_is_printed(git_repo: Callable[..., Path]) ->
                 stdout=io.StringIO(), stderr=stderr) == 0
     assert "::" not in stderr.getvalue() and "section_start" not in stderr.getvalue()
     assert type(outputs.reporter_for({}, io.StringIO())) is outputs.Reporter
+
+
+def test_plan_writes_the_record_bake_files_and_dotenv_a_gitlab_or_jenkins_wrapper_reads(
+    git_repo: Callable[..., Path],
+) -> None:
+    """`command: plan` in the GitLab job and the Jenkins step: the plan as the record, the
+    bake definitions beside it and the dotenv report, with nothing built or pushed."""
+    import json
+
+    repo = git_repo(tags=("v3.1.4",))
+    env = {"DOCKYARD_IMAGES": "127.0.0.1:9/acme/app", "DOCKYARD_BAKE_TARGET": "meta",
+           "DOCKYARD_REGISTRIES": "127.0.0.1:9: {username: u, password: plan-s3cret}"}
+    assert main(["-C", str(repo), "plan", "--output", "out/plan.json", "--dotenv", "plan.env"],
+                env=env, stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    record = json.loads((repo / "out" / "plan.json").read_text())
+    assert record["version"] == "v3.1.4" and "digest" not in record
+    bake = json.loads((repo / "out" / "plan.bake-tags.json").read_text())
+    assert bake["target"]["meta"]["tags"] == record["tags"]
+    dotenv = dict(line.split("=", 1) for line in (repo / "plan.env").read_text().splitlines())
+    assert dotenv["DOCKYARD_VERSION"] == "v3.1.4"
+    assert dotenv["DOCKYARD_TAG"] == "127.0.0.1:9/acme/app:v3.1.4"
+    assert dotenv["DOCKYARD_DIGEST"] == ""  # nothing was pushed
+    written = "".join(p.read_text() for p in repo.rglob("*.json")) + \
+        (repo / "plan.env").read_text()
+    assert "plan-s3cret" not in written
+
+
+def test_prunes_dotenv_report_keeps_within_gitlabs_limits() -> None:
+    def prune(count: int) -> dict[str, Any]:
+        return {"command": "prune", "status": "success", "applied": True, "repositories": [
+            {"name": "127.0.0.1:5000/acme/app",
+             "delete": [{"tag": f"sha-{n:07x}"} for n in range(count)],
+             "deleted": [{"digest": DIGEST, "tags": ["pr-7", "pr-8"], "how": "image"},
+                         {"digest": DIGEST, "tags": [], "how": "platform image"}]}]}
+
+    text = outputs.dotenv(prune(400))
+    assert len(text.encode()) <= outputs.DOTENV_MAX_BYTES
+    assert text.splitlines() == [
+        "DOCKYARD_PRUNE_STATUS=success", "DOCKYARD_PRUNE_APPLIED=true",
+        "DOCKYARD_PRUNE_DELETED=127.0.0.1:5000/acme/app:pr-7 127.0.0.1:5000/acme/app:pr-8"]
+    few = outputs.dotenv(prune(2))
+    assert "DOCKYARD_PRUNE_DELETE=127.0.0.1:5000/acme/app:sha-0000000 " \
+           "127.0.0.1:5000/acme/app:sha-0000001" in few

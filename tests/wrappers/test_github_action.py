@@ -207,3 +207,93 @@ def test_the_action_pushes_and_hands_its_outputs_on_with_the_password_masked(
     assert "| Image | Status | Tags | Digest |" in log  # act shows the job summary
     assert f"| `{auth_registry.host}/{name}` | pushed |" in log
     assert password not in log and password not in outputs.read_text()
+
+
+PRUNE_WORKFLOW = """\
+on: schedule
+jobs:
+  prune:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4  # act copies the working tree instead
+      - id: prune
+        uses: dockyard-ci/dockyard@v0.1.0
+        with:
+          command: prune
+          open-prs: "4"
+          branches: main
+          sep-tags: ","
+          registries: |
+            {auth}: {{username: {username}, password: "${{REGISTRY_PASSWORD}}"}}
+        env:
+          REGISTRY_PASSWORD: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+      - id: misspelt
+        continue-on-error: true
+        uses: dockyard-ci/dockyard@v0.1.0
+        with:
+          command: prun
+      - env:
+          TO_DELETE: ${{{{ steps.prune.outputs.to-delete }}}}
+          DELETED: ${{{{ steps.prune.outputs.deleted }}}}
+          RECORD: ${{{{ steps.prune.outputs.json }}}}
+          MISSPELT: ${{{{ steps.misspelt.outcome }}}}
+        run: >-
+          python3 -c 'import json, os, sys; json.dump({{k: os.environ[k] for k in
+          ("TO_DELETE", "DELETED", "RECORD", "MISSPELT")}}, open(sys.argv[1], "w"))'
+          {outputs}
+"""
+PRUNE_CONFIG = """\
+images: [{image}]
+tags:
+  - type=semver,pattern={{{{version}}}}
+  - type=ref,event=branch
+  - type=ref,event=pr
+retention: {{branches: existing, pull_requests: open}}
+"""
+
+
+def test_the_action_prunes_as_a_dry_run_and_hands_on_what_would_go(
+    auth_registry: Registry, tmp_path: Path,
+) -> None:
+    """`command: prune` on a schedule against a registry holding a release, the default
+    branch's tag, a deleted branch's and two pull requests' (one open): the dry run lists
+    the deleted branch's and the closed pull request's tags and deletes nothing; a
+    misspelt command fails its step, naming the commands there are."""
+    from support.images import push_image
+
+    name = f"acme/{unique('prune')}"
+    image = f"{auth_registry.host}/{name}"
+    version = "org.opencontainers.image.version"
+    for tag in ("1.0.0", "main", "feature-gone", "pr-3", "pr-4"):
+        push_image(auth_registry, name, tag, labels={version: tag})
+    before = set(auth_registry.tags(name))
+    repo = checkout_copy(tmp_path / "repo", with_examples=False)
+    (repo / "dockyard.yml").write_text(PRUNE_CONFIG.format(image=image))
+    outputs = tmp_path / "outputs.json"
+    (repo / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+    (repo / ".github" / "workflows" / "prune.yml").write_text(PRUNE_WORKFLOW.format(
+        auth=auth_registry.host, username=auth_registry.username, outputs=outputs))
+    git(repo, "remote", "add", "origin", f"https://github.com/{name}.git")
+    commit_all(repo, "a retention policy")
+    password = auth_registry.password
+    assert password is not None
+    code, log = act(repo, "schedule", {**repository_event(name), "ref": "refs/heads/main"},
+                    ".github/workflows/prune.yml", {"REGISTRY_PASSWORD": password}, tmp_path)
+    assert code == 0, log
+
+    assert set(auth_registry.tags(name)) == before  # a dry run
+    seen = json.loads(outputs.read_text())
+    assert set(seen["TO_DELETE"].split(",")) == {f"{image}:feature-gone", f"{image}:pr-3"}
+    assert seen["DELETED"] == ""
+    record = json.loads(seen["RECORD"])
+    assert record["command"] == "prune" and record["applied"] is False
+    [repository] = record["repositories"]
+    assert repository["status"] == "planned"
+    assert {v["tag"]: v["reason"] for v in repository["delete"]} == {
+        "feature-gone": "branch feature-gone no longer exists",
+        "pr-3": "pull request #3 is closed"}
+    assert "would delete pr-3" in log
+    assert "Dockyard prune (dry run, success)" in log  # the job summary
+    assert seen["MISSPELT"] == "failure"
+    assert "command: 'prun' is not run, plan or prune" in log
+    assert password not in log and password not in outputs.read_text()

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from ci_tools import checkout_copy, commit_all, git, run, tool, tool_env, unique
 
+from support.images import push_image
 from support.registry import Registry
+from support.standin import Answer, StandIn
 
 pytestmark = pytest.mark.integration
 REMOTE = "  - remote: https://raw.githubusercontent.com/dockyard-ci/dockyard/v0.1.0/" \
@@ -51,16 +53,18 @@ PIPELINES: dict[str, tuple[list[str], list[str]]] = {  # (variables, unset)
                        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=main",
                        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=release",
                        "CI_OPEN_MERGE_REQUESTS=group/proj!7"], ["CI_COMMIT_BRANCH"]),
+    "schedule": (["CI_PIPELINE_SOURCE=schedule"], []),
 }
 PREDEFINED = "GITLAB_CI,CI_REGISTRY,CI_REGISTRY_IMAGE,CI_REGISTRY_USER,CI_REGISTRY_PASSWORD," \
              "CI_REPOSITORY_URL,CI_COMMIT_TAG,CI_COMMIT_REF_NAME,CI_COMMIT_REF_SLUG," \
-             "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_OPEN_MERGE_REQUESTS"
+             "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_OPEN_MERGE_REQUESTS,CI_API_V4_URL," \
+             "CI_PROJECT_ID"
 
 
-def docs_snippet() -> str:
+def docs_snippet(job: str = "deploy:") -> str:
     doc = (Path(__file__).parents[2] / "docs" / "ci.md").read_text(encoding="utf-8")
     [snippet] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)
-                 if "- remote:" in b]
+                 if "- remote:" in b and job in b]
     return snippet
 
 
@@ -168,7 +172,7 @@ def test_the_ready_job_of_the_docs_snippet_pushes_ci_registry_image(
         assert REPOSITORY_TOKEN not in text
 
 
-@pytest.mark.parametrize("pipeline", list(PIPELINES))
+@pytest.mark.parametrize("pipeline", [p for p in PIPELINES if p != "schedule"])
 def test_needs_hold_in_every_pipeline(pipeline: str, tmp_path: Path) -> None:
     repo, _ = project(tmp_path, "group/proj")
     for pipeline_file in (EXAMPLE, DOC_SNIPPET, COMPONENT, OWN):
@@ -214,3 +218,126 @@ def test_the_projects_own_pipeline_releases_on_tags_only(pipeline: str, tmp_path
     jobs = {line.split()[0] for line in log.splitlines()
             if line.startswith(("image-release ", "pypi "))}
     assert jobs == ({"image-release", "pypi"} if pipeline == "tag" else set())
+
+
+PRUNE_CONFIG = """\
+images: ["${CI_REGISTRY_IMAGE}"]
+tags:
+  - type=semver,pattern={{version}}
+  - type=ref,event=branch
+  - type=ref,event=pr
+retention: {branches: existing, pull_requests: open}
+"""
+PRUNE_COMPONENT = """\
+include:
+  - local: /templates/dockyard.yml
+    inputs:
+      job-name: prune-images
+      command: prune
+      docker: none
+      open-prs: "4"
+      branches: main
+prune-images:  # the component's job, given a schedule's rules
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+report:
+  stage: deploy
+  needs: [prune-images]
+  rules: !reference [prune-images, rules]
+  script:
+    - echo "applied $DOCKYARD_PRUNE_APPLIED, would delete $DOCKYARD_PRUNE_DELETE"
+"""
+
+
+class MergeRequests(StandIn):
+    """GitLab's merge request API on loopback: merge request !4 is open, on two pages."""
+
+    def answer(self, method: str, path: str, body: bytes, auth: str | None) -> Answer:
+        page = path.rsplit("page=", 1)[-1]
+        listed = [{"iid": 4}] if page == "1" else []
+        return 200, {"X-Next-Page": "2" if page == "1" else ""}, json.dumps(listed).encode()
+
+
+def prune_project(tmp_path: Path, registry: Registry) -> tuple[Path, str, set[str]]:
+    """A project whose registry holds a release, the default branch's tag, a deleted
+    branch's and two merge requests' (!4 open)."""
+    project_path = f"group/{unique('glprune')}"
+    for tag in ("1.0.0", "main", "feature-gone", "pr-3", "pr-4"):
+        push_image(registry, project_path, tag,
+                   labels={"org.opencontainers.image.version": tag})
+    repo, _ = project(tmp_path, project_path)
+    (repo / "dockyard.yml").write_text(PRUNE_CONFIG)
+    (repo / "prune.gitlab-ci.yml").write_text(
+        docs_snippet("prune-images:").replace(REMOTE, LOCAL))
+    (repo / "prune-component.gitlab-ci.yml").write_text(PRUNE_COMPONENT)
+    commit_all(repo, "a retention policy and the prune pipelines")
+    return repo, project_path, set(registry.tags(project_path))
+
+
+def test_the_docs_scheduled_prune_job_asks_for_open_merge_requests_and_deletes(
+    auth_registry: Registry, tmp_path: Path,
+) -> None:
+    repo, project_path, before = prune_project(tmp_path, auth_registry)
+    api = MergeRequests(auth_registry)
+    try:
+        code, log = gitlab_ci_local(repo, "prune.gitlab-ci.yml", "schedule", variables={
+            **registry_variables(auth_registry, project_path),
+            "CI_API_V4_URL": f"{api.url}/api/v4", "CI_PROJECT_ID": "31",
+            "GITLAB_API_TOKEN": "glpat-api-token-31337", "DOCKYARD_BRANCHES": "main"})
+    finally:
+        api.close()
+    assert code == 0, log
+
+    assert ("GET", "/api/v4/projects/31/merge_requests") in api.requests
+    assert set(auth_registry.tags(project_path)) == before - {"feature-gone", "pr-3"}
+    record = json.loads((repo / "dockyard-release.json").read_text())
+    assert record["command"] == "prune" and record["applied"] is True
+    deleted = {tag for d in record["repositories"][0]["deleted"] for tag in d["tags"]}
+    assert deleted == {"feature-gone", "pr-3"}
+    dotenv = dict(line.split("=", 1) for line in (repo / "dockyard.env").read_text().splitlines())
+    assert dotenv["DOCKYARD_PRUNE_APPLIED"] == "true"
+    image = f"{auth_registry.host}/{project_path}"
+    assert set(dotenv["DOCKYARD_PRUNE_DELETED"].split(" ")) == {f"{image}:feature-gone",
+                                                                f"{image}:pr-3"}
+    password = auth_registry.password
+    assert password is not None and password not in log
+    assert "glpat-api-token-31337" not in log
+
+    # Outside a schedule, the job is not in the pipeline.
+    code, log = gitlab_ci_local(repo, "prune.gitlab-ci.yml", "branch", "--list")
+    assert code == 0, log
+    assert "prune-images" not in log
+
+
+def test_the_components_prune_job_is_a_dry_run_that_hands_on_what_would_go(
+    auth_registry: Registry, tmp_path: Path,
+) -> None:
+    repo, project_path, before = prune_project(tmp_path, auth_registry)
+    code, log = gitlab_ci_local(repo, "prune-component.gitlab-ci.yml", "schedule",
+                                variables=registry_variables(auth_registry, project_path))
+    assert code == 0, log
+
+    assert set(auth_registry.tags(project_path)) == before  # a dry run
+    image = f"{auth_registry.host}/{project_path}"
+    line = next(line for line in log.splitlines() if "would delete " in line
+                and "applied " in line and "echo" not in line)
+    assert "applied false," in line
+    assert set(line.split("would delete ", 1)[1].split()) == {f"{image}:feature-gone",
+                                                             f"{image}:pr-3"}
+    record = json.loads((repo / "dockyard-release.json").read_text())
+    assert record["repositories"][0]["status"] == "planned"
+
+    code, log = gitlab_ci_local(repo, "prune-component.gitlab-ci.yml", "branch", "--list")
+    assert code == 0, log
+    assert "prune-images" not in log and "report" not in log
+
+
+def test_the_template_refuses_a_command_it_does_not_run(
+    auth_registry: Registry, tmp_path: Path,
+) -> None:
+    repo, project_path, before = prune_project(tmp_path, auth_registry)
+    code, log = gitlab_ci_local(repo, "prune.gitlab-ci.yml", "schedule", variables={
+        **registry_variables(auth_registry, project_path), "DOCKYARD_COMMAND": "init"})
+    assert code != 0
+    assert "DOCKYARD_COMMAND is 'init': use run, plan or prune" in log
+    assert set(auth_registry.tags(project_path)) == before

@@ -111,10 +111,13 @@ def test_the_step_pushes_with_bound_credentials_and_returns_the_record(
 
     assert result["error"] is None, log
     [call] = result["calls"]
-    assert call["script"] == 'rm -f "$DOCKYARD_RECORD" && dockyard run --output "$DOCKYARD_RECORD"'
+    assert call["script"] == \
+        'rm -f "$DOCKYARD_RECORD" && dockyard "$DOCKYARD_COMMAND" --output "$DOCKYARD_RECORD"'
+    assert call["label"] == "dockyard run"
     assert password not in call["script"]
-    assert call["variables"] == ["DOCKYARD_CONFIG", "DOCKYARD_LABELS", "DOCKYARD_RECORD",
-                                 "DOCKYARD_REGISTRIES", "REG_PASSWORD", "REG_USER"]
+    assert call["variables"] == ["DOCKYARD_COMMAND", "DOCKYARD_CONFIG", "DOCKYARD_LABELS",
+                                 "DOCKYARD_RECORD", "DOCKYARD_REGISTRIES", "REG_PASSWORD",
+                                 "REG_USER"]
     assert "unknown argument(s) [imgaes]" in result["result"]["misspelt"]
     record = result["result"]["record"]
     assert record["status"] == "success"
@@ -185,5 +188,66 @@ def test_a_failed_run_keeps_its_record_and_a_null_digest_is_falsy(
     assert "unknown type 'nonsense'" in kept["error"]
     failure = outcome["failure"]
     assert "dockyard run failed with exit code 2: " in failure and "DOCKYARD_TAGS" in failure
-    assert "release record: dockyard-release.json" in failure
+    assert "(record: dockyard-release.json)" in failure
     assert json.loads((repo / "dockyard-release.json").read_text())["exit_code"] == 2
+
+
+def test_the_step_prunes_a_dry_run_then_applies_and_returns_prunes_record(
+    git_repo: Callable[..., Path], auth_registry: Registry, tmp_path: Path,
+) -> None:
+    """`dockyard(command: 'prune', ...)`: the record of what goes, with readJSON's real
+    nulls (a repository's `error`), `apply: true` deleting, an unknown command refused
+    before anything runs; openPrs and branches as lists."""
+    from support.images import push_image
+
+    name = f"acme/jk-prune-{uuid.uuid4().hex[:8]}"
+    for tag in ("1.0.0", "main", "feature-gone", "pr-3", "pr-4"):
+        push_image(auth_registry, name, tag, labels={"org.opencontainers.image.version": tag})
+    before = set(auth_registry.tags(name))
+    repo = git_repo({**DEFAULT_FILES, "dockyard.yml":
+                     f"images: [{auth_registry.host}/{name}]\n"
+                     "tags:\n  - type=semver,pattern={{version}}\n  - type=ref,event=branch\n"
+                     "  - type=ref,event=pr\n"
+                     "retention: {branches: existing, pull_requests: open}\n"},
+                    branch="main")
+    snippet = """\
+        Map options = [command: 'prune', openPrs: [4], branches: ['main'],
+                       credentials: [usernamePassword(credentialsId: 'registry',
+                                                      usernameVariable: 'REG_USER',
+                                                      passwordVariable: 'REG_PASSWORD')],
+                       registries: 'HOST: {username: "${REG_USER}", password: "${REG_PASSWORD}"}']
+        String unknown = null
+        try {
+            dockyard(command: 'prun')
+        } catch (RuntimeException exc) {
+            unknown = exc.message
+        }
+        def dry = dockyard(options)
+        def repository = dry.repositories[0]
+        def applied = dockyard(options + [apply: true, output: 'prune.json'])
+        [dry: dry, going: repository.delete.collect { it.tag }.sort(),
+         errorIsFalsy: repository.error ? false : true, applied: applied, unknown: unknown]
+        """.replace("HOST", auth_registry.host)
+    result, log = run_step(snippet, repo, {"registry": {"username": auth_registry.username,
+                                                        "password": auth_registry.password}},
+                           jenkins_env(repo, head(repo)), tmp_path)
+
+    assert result["error"] is None, log
+    outcome = result["result"]
+    assert outcome["unknown"] == "dockyard: command 'prun' is not one of [run, plan, prune]"
+    calls = result["calls"]
+    assert [c["label"] for c in calls] == ["dockyard prune", "dockyard prune"]  # prun: none
+    assert "DOCKYARD_APPLY" not in calls[0]["variables"] and \
+        "DOCKYARD_APPLY" in calls[1]["variables"]
+    dry = outcome["dry"]
+    assert dry["command"] == "prune" and dry["applied"] is False
+    assert outcome["going"] == ["feature-gone", "pr-3"]
+    assert outcome["errorIsFalsy"] is True  # a real null, not json-lib's truthy JSONNull
+    applied = outcome["applied"]
+    assert applied["applied"] is True and applied["status"] == "success"
+    deleted = {tag for d in applied["repositories"][0]["deleted"] for tag in d["tags"]}
+    assert deleted == {"feature-gone", "pr-3"}
+    assert set(auth_registry.tags(name)) == before - deleted
+    assert json.loads((repo / "prune.json").read_text())["applied"] is True
+    password = auth_registry.password
+    assert password is not None and password not in log

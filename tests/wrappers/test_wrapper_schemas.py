@@ -41,12 +41,14 @@ def test_action_maps_every_input_onto_the_cli_and_every_output_from_it() -> None
                        # metadata-action's, under its names (its `context` is
                        # `context-source`: `context` is build-push-action's build context)
                        "annotations", "sep-tags", "sep-labels", "sep-annotations",
-                       "bake-target", "context-source", "github-token"}
+                       "bake-target", "context-source", "github-token",
+                       # the command, and prune's options
+                       "command", "apply", "open-prs", "branches"}
     assert set(data["inputs"]) == expected_inputs
     assert set(data["outputs"]) == {"version", "tags", "labels", "digest", "json",
                                     "tag-names", "pushed", "annotations", "bake-file",
                                     "bake-file-tags", "bake-file-labels",
-                                    "bake-file-annotations"}
+                                    "bake-file-annotations", "to-delete", "deleted"}
     [run] = [step for step in data["runs"]["steps"] if step.get("id") == "run"]
     passed = {re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", value)[1]  # type: ignore[index]
               for value in run["env"].values()}
@@ -83,5 +85,15 @@ def test_the_projects_own_pipeline_and_the_components_jobs_are_valid_gitlab_ci()
     # The component is a header (spec: inputs) and the configuration, two YAML documents.
     header, body = yaml.load_all((REPO / "templates" / "dockyard.yml").read_text(),
                                  Loader=GitLabLoader)
-    assert set(header["spec"]["inputs"]["docker"]["options"]) == {"dind-tls", "dind", "socket"}
+    inputs = header["spec"]["inputs"]
+    assert set(inputs["docker"]["options"]) == {"dind-tls", "dind", "socket", "none"}
+    assert set(inputs["command"]["options"]) == {"run", "plan", "prune"}
+    # every input reaches the job, the metadata-action ones under action.yml's variables
+    job = body["$[[ inputs.job-name ]]"]
+    passed = {re.fullmatch(r"\$\[\[ inputs\.([\w-]+) \]\]", str(value))[1]  # type: ignore[index]
+              for value in job["variables"].values()}
+    assert passed | {"job-name", "stage", "docker"} == set(inputs)
+    steps = {step.get("id"): step for step in action()["runs"]["steps"]}
+    assert {name for name in job["variables"] if name != "DOCKYARD_IMAGE"} <= \
+        set(steps["run"]["env"])
     assert errors(body, "gitlab-ci.schema.json") == []

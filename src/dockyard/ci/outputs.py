@@ -9,8 +9,11 @@ The CLI picks a reporter from the CI's own variables; nothing needs turning on:
   see dockyard.ci.metadata_outputs), the same as `DOCKER_METADATA_OUTPUT_*` variables in
   `GITHUB_ENV`, and a job summary in `GITHUB_STEP_SUMMARY` (registries, tags, digests).
 - GitLab CI (`GITLAB_CI=true`): collapsible `section_start`/`section_end` sections. The
-  dotenv report is written where `dockyard run --dotenv PATH` says (it must match the
-  job's `artifacts:reports:dotenv`), within GitLab's limits.
+  dotenv report is written where `--dotenv PATH` says (it must match the job's
+  `artifacts:reports:dotenv`), within GitLab's limits.
+
+`dockyard prune`'s record hands on its own outputs instead (dockyard.ci.prune_outputs):
+`json`, `to-delete` and `deleted`, and the summary of what goes; no metadata-action output.
 - Elsewhere: nothing beyond the usual output.
 
 Everything written here passes through `secrets.redact` except the mask commands, whose
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dockyard import secrets
-from dockyard.ci import value
+from dockyard.ci import prune_outputs, value
 from dockyard.ci.metadata_outputs import (
     DEFAULT_BAKE_TARGET,
     Separators,
@@ -115,6 +118,9 @@ class GitHubReporter(Reporter):
             self._command(line)
 
     def publish(self, record: Mapping[str, Any]) -> None:
+        if record.get("command") == "prune":
+            self._publish_prune(record)
+            return
         files: dict[str, Path] = {}
         if self._temp and (self._output or self._env_file):
             files = write_bake_files(Path(self._temp) / "dockyard", "dockyard", record,
@@ -125,6 +131,16 @@ class GitHubReporter(Reporter):
         if self._env_file:
             _append(self._env_file, github_env(record, self._delimiter, self._separators,
                                                files))
+        if self._summary:
+            _append(self._summary, summary_markdown(record))
+
+    def _publish_prune(self, record: Mapping[str, Any]) -> None:
+        """Prune's own outputs; metadata-action's (and DOCKER_METADATA_OUTPUT_*) are left
+        as an earlier build step of the job set them."""
+        if self._output:
+            values = prune_outputs.github_values(record, self._separators.tags)
+            values["json"] = json.dumps(secrets.redact_data(record), sort_keys=False)
+            _append(self._output, _heredocs(values, self._delimiter))
         if self._summary:
             _append(self._summary, summary_markdown(record))
 
@@ -324,22 +340,26 @@ def _section_name(name: str) -> str:
 
 
 def dotenv(record: Mapping[str, Any]) -> str:
-    """The dotenv report: version, digest and main tag first, more only while it fits.
+    """The dotenv report: version, digest and main tag first, more only while it fits
+    (prune's: status, applied, what was deleted and what the policy deletes).
 
     GitLab takes one `NAME=value` a line, no quotes (they would be kept), no empty lines
     or comments, at most 5 KiB and 50 variables; a value that cannot be one line, or a
     variable that would cross a limit, is left out rather than break the report.
     """
-    tags = list(record.get("tags") or ())
-    candidates = [
-        ("DOCKYARD_VERSION", record.get("version") or ""),
-        ("DOCKYARD_DIGEST", record.get("digest") or ""),
-        ("DOCKYARD_TAG", tags[0] if tags else ""),
-        ("DOCKYARD_STATUS", record.get("status") or ""),
-        ("DOCKYARD_IMAGE_ID", record.get("image_id") or ""),
-        ("DOCKYARD_TAGS", " ".join(tags)),  # planned, as metadata-action's `tags`
-        ("DOCKYARD_PUSHED", " ".join(pushed_references(record))),  # what landed
-    ]
+    if record.get("command") == "prune":
+        candidates = prune_outputs.dotenv_candidates(record)
+    else:
+        tags = list(record.get("tags") or ())
+        candidates = [
+            ("DOCKYARD_VERSION", record.get("version") or ""),
+            ("DOCKYARD_DIGEST", record.get("digest") or ""),
+            ("DOCKYARD_TAG", tags[0] if tags else ""),
+            ("DOCKYARD_STATUS", record.get("status") or ""),
+            ("DOCKYARD_IMAGE_ID", record.get("image_id") or ""),
+            ("DOCKYARD_TAGS", " ".join(tags)),  # planned, as metadata-action's `tags`
+            ("DOCKYARD_PUSHED", " ".join(pushed_references(record))),  # what landed
+        ]
     lines: list[str] = []
     size = 0
     for name, text in candidates:

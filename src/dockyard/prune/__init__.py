@@ -11,10 +11,11 @@
 from dockyard.prune.classify import Classified, Classifier, Family
 from dockyard.prune.decide import Decision, Facts, Image, Listing, Verdict, decide
 from dockyard.prune.deleters import Apis, hosted_apis
-from dockyard.prune.facts import gather_facts
+from dockyard.prune.facts import gather_facts, read_apply
 from dockyard.prune.run import PruneResult, RepositoryPrune, prune
 
 __all__ = [
     "Apis", "Classified", "Classifier", "Decision", "Facts", "Family", "Image", "Listing",
     "PruneResult", "RepositoryPrune", "Verdict", "decide", "gather_facts", "hosted_apis", "prune",
+    "read_apply",
 ]

@@ -1,5 +1,6 @@
 """What prune knows beyond the registry, from flags, the CI's variables and the
-checkout: the branches that exist, the open pull requests, the git tags."""
+checkout: the branches that exist, the open pull requests, the git tags; and whether it
+deletes (`--apply`, `DOCKYARD_APPLY`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from dockyard.prune.decide import Facts
 
 BRANCHES_VARIABLE = "DOCKYARD_BRANCHES"
 OPEN_PRS_VARIABLE = "DOCKYARD_OPEN_PRS"
+APPLY_VARIABLE = "DOCKYARD_APPLY"
+# An empty variable is a CI input that was not given (unknown, so pull request tags are
+# kept); `none` is what says, through a variable, that no pull request is open.
+NO_OPEN_PRS = "none"
 _SEPARATORS = re.compile(r"[\s,]+")
 
 
@@ -46,7 +51,10 @@ def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
     if text is not None:
         where = "--open-prs" if open_prs is not None else OPEN_PRS_VARIABLE
         numbers = []
-        for item in _items(text):
+        items = _items(text)
+        if [item.lower() for item in items] == [NO_OPEN_PRS]:
+            items = []
+        for item in items:
             number = item.removeprefix("#")
             if not (number.isascii() and number.isdigit()):
                 raise InputError(f"{where}: '{item}' is not a pull request number",
@@ -55,6 +63,20 @@ def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
         prs = frozenset(numbers)
     return Facts(now=now, branches=known_branches, open_prs=prs, git_tags=git_tags,
                  force=force), notes
+
+
+def read_apply(env: Mapping[str, str], flag: bool | None = None) -> bool:
+    """Whether prune deletes: the flag (`--apply`, `--dry-run`), else DOCKYARD_APPLY (a CI
+    wrapper's `apply` input; empty counts as unset), else a dry run."""
+    if flag is not None:
+        return flag
+    text = (env.get(APPLY_VARIABLE) or "").strip()
+    if text.lower() not in ("", "true", "false", "1", "0"):
+        raise InputError(f"{APPLY_VARIABLE}: '{text}' is not true or false; nothing was "
+                         "read or deleted",
+                         hint="set it to true to delete, or false (or leave it empty) for a "
+                              "dry run")
+    return text.lower() in ("true", "1")
 
 
 def _items(text: str) -> list[str]:
