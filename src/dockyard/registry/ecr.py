@@ -44,7 +44,9 @@ class EcrApi:
         config: Any = None
         if client_factory is None:
             try:
-                client_factory = importlib.import_module("boto3").client
+                # a session of its own: boto3.client's default session keeps the first
+                # credentials it resolved, whatever the environment says later
+                client_factory = importlib.import_module("boto3").session.Session().client
                 config = importlib.import_module("botocore.config").Config(
                     retries={"total_max_attempts": policy.retries + 1, "mode": "standard"},
                     connect_timeout=policy.timeout_seconds,

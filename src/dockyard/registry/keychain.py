@@ -36,7 +36,9 @@ def ecr_credentials(host: str, client_factory: Callable[..., Any] | None = None)
     """
     if client_factory is None:
         try:
-            client_factory = importlib.import_module("boto3").client
+            # a session of its own: boto3.client's default session keeps the first
+            # credentials it resolved, whatever the environment says later
+            client_factory = importlib.import_module("boto3").session.Session().client
         except ImportError:
             raise RegistryError(host, "logging in to Amazon ECR needs boto3, which is not "
                                 "installed", hint="pip install 'dockyard[ecr]', or give "
