@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dockyard import secrets
 from dockyard.ci import strip_credentials
 from dockyard.errors import ContextError
 
@@ -251,15 +252,32 @@ def _within(path: Path, directory: Path) -> bool:
 
 @dataclass(frozen=True)
 class Refs:
-    """The branches and tags a checkout knows of (for `dockyard prune`)."""
+    """The branches and tags there are, for `dockyard prune`: what the checkout holds, and
+    what its `origin` holds now (`git ls-remote`), which is the only complete list. A
+    full-depth clone may still have fetched one branch (GitLab's and Jenkins' checkouts
+    do), and its remote-tracking branches may be stale."""
 
-    branches: frozenset[str]  # local branches and origin's remote-tracking ones
-    tags: frozenset[str]
+    branches: frozenset[str]  # the checkout's own branches
+    tags: frozenset[str]  # the checkout's tags
     shallow: bool  # a shallow clone may not have fetched the others
+    # origin's branches and tags; None when there is no origin remote
+    remote: RemoteRefs | None = None
+    remote_error: str | None = None  # why origin could not be read, when it could not
 
 
-def read_refs(workdir: Path) -> Refs | NoGit:
-    """Every branch and tag name the checkout at `workdir` holds, or why there is none."""
+@dataclass(frozen=True)
+class RemoteRefs:
+    url: str  # as configured, credentials left out
+    branches: frozenset[str]
+    tags: frozenset[str]
+
+
+_LS_REMOTE_SECONDS = 30  # a remote that does not answer must not hang prune
+
+
+def read_refs(workdir: Path, *, remote: bool = True) -> Refs | NoGit:
+    """Every branch and tag name the checkout at `workdir` holds, and (`remote`) those
+    its origin holds, or why there is no checkout."""
     try:
         import git
     except ImportError as exc:
@@ -276,10 +294,33 @@ def read_refs(workdir: Path) -> Refs | NoGit:
     with repo, _translated(workdir):
         repo.git.update_environment(**_ENVIRONMENT)
         with _started(repo, _SHALLOW) as processes:
-            branches = {head.name for head in repo.heads}
-            branches.update(ref.path.removeprefix(_ORIGIN) for ref in repo.refs
-                            if ref.path.startswith(_ORIGIN))
+            branches = frozenset(head.name for head in repo.heads)
             tags = frozenset(tag.name for tag in repo.tags)
+            has_origin = any(each.name == "origin" for each in repo.remotes)
             (shallow,) = _outputs(processes)
-    branches.discard("HEAD")
-    return Refs(frozenset(branches), tags, shallow.strip() == "true")
+        found, error = _origin_refs(repo) if remote and has_origin else (None, None)
+    return Refs(branches, tags, shallow.strip() == "true", found, error)
+
+
+def _origin_refs(repo: git.Repo) -> tuple[RemoteRefs | None, str | None]:
+    """origin's branches and tags as it answers now, or why it did not answer."""
+    import git
+
+    url = strip_credentials(repo.remotes.origin.url)  # registers what it strips, for masking
+    try:
+        listing = repo.git.ls_remote("--heads", "--tags", "origin",
+                                     kill_after_timeout=_LS_REMOTE_SECONDS)
+    except git.GitCommandError as exc:
+        reason = _stderr(exc).strip().splitlines()
+        detail = reason[-1] if reason else f"exit {exc.status}"
+        if exc.status == -9 or "timed out" in str(exc).lower():
+            detail = f"no answer in {_LS_REMOTE_SECONDS} s"
+        return None, f"git ls-remote {url} failed: {secrets.redact(detail)}"
+    heads, tags = set(), set()
+    for line in listing.splitlines():
+        _, _, ref = line.partition("\t")
+        if ref.startswith("refs/heads/"):
+            heads.add(ref.removeprefix("refs/heads/"))
+        elif ref.startswith("refs/tags/"):
+            tags.add(ref.removeprefix("refs/tags/").removesuffix("^{}"))
+    return RemoteRefs(url, frozenset(heads), frozenset(tags)), None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockyard.errors import ContextError
-from dockyard.git import GitFacts, NoGit, Refs, read_git, read_refs
+from dockyard.git import GitFacts, NoGit, Refs, RemoteRefs, read_git, read_refs
 
 if TYPE_CHECKING:
     from conftest import Repos  # tests/unit/conftest.py; typing only, pytest provides it
@@ -345,8 +345,53 @@ def test_refs_of_a_clone_name_local_and_origin_branches_and_tags(repos: Repos) -
 
     got = read_refs(clone)
 
-    assert got == Refs(branches=frozenset({"main", "feature-x", "local-only"}),
-                       tags=frozenset({"v1.0.0"}), shallow=False)
+    assert got == Refs(branches=frozenset({"main", "local-only"}),
+                       tags=frozenset({"v1.0.0"}), shallow=False,
+                       remote=RemoteRefs(f"file://{origin}", frozenset({"main", "feature-x"}),
+                                         frozenset({"v1.0.0"})))
+
+
+def test_refs_of_a_one_branch_clone_come_from_origin_as_it_is_now(repos: Repos) -> None:
+    """A full-depth clone of one branch (GitLab's, Jenkins' checkouts) and a stale one:
+    only origin's answer names every branch and tag."""
+    origin = repos.make("origin")
+    repos.git(origin, "branch", "feature-x")
+    repos.git(origin, "tag", "-a", "-m", "annotated", "v1.0.0")
+    clone = repos.root / "clone"
+    repos.git(repos.root, "clone", "--quiet", "--single-branch", "--no-tags",
+              f"file://{origin}", str(clone))
+    repos.git(origin, "branch", "after-the-clone")
+    repos.git(origin, "branch", "-D", "feature-x")
+
+    got = read_refs(clone)
+
+    assert isinstance(got, Refs) and got.remote is not None
+    assert got.branches == {"main"} and got.tags == frozenset()  # what the clone holds
+    assert got.remote.branches == {"main", "after-the-clone"}
+    assert got.remote.tags == {"v1.0.0"}  # the peeled `v1.0.0^{}` is the same tag
+
+
+def test_refs_of_an_origin_that_does_not_answer_say_why(repos: Repos) -> None:
+    repo = repos.make("repo")
+    repos.git(repo, "remote", "add", "origin",
+              "https://someone:hunter2-token@127.0.0.1:9/acme/app.git")
+
+    got = read_refs(repo)
+
+    assert isinstance(got, Refs) and got.remote is None
+    assert got.remote_error is not None
+    assert got.remote_error.startswith("git ls-remote https://127.0.0.1:9/acme/app.git failed")
+    assert "hunter2" not in got.remote_error and "someone" not in got.remote_error
+
+
+def test_refs_without_origin_are_the_checkouts(repos: Repos) -> None:
+    repo = repos.make("repo")
+    repos.git(repo, "branch", "feature-y")
+
+    got = read_refs(repo)
+
+    assert got == Refs(branches=frozenset({"main", "feature-y"}), tags=frozenset(),
+                       shallow=False)
 
 
 def test_refs_outside_a_repository_say_why(tmp_path: Path) -> None:

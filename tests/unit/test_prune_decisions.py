@@ -203,6 +203,32 @@ def test_facts_come_from_flags_then_the_ci_then_the_checkout(tmp_path: Path) -> 
     assert facts.branches is None and "branch tags are kept" in notes[0]
 
 
+def test_a_one_branch_clone_does_not_pass_for_every_branch(tmp_path: Path) -> None:
+    """GitLab's and Jenkins' full-depth checkouts fetch one branch: the branches that
+    exist are origin's (git ls-remote), or unknown when origin does not answer."""
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "main", str(origin)], check=True)
+    subprocess.run([*git, "-C", str(origin), "commit", "-q", "--allow-empty", "-m", "x"],
+                   check=True)
+    subprocess.run([*git, "-C", str(origin), "branch", "still-there"], check=True)
+    subprocess.run([*git, "-C", str(origin), "tag", "v2.0.0"], check=True)
+    subprocess.run([*git, "clone", "-q", "--single-branch", "--no-tags", f"file://{origin}",
+                    str(clone)], check=True)
+
+    facts, notes = gather_facts({}, clone, NOW)
+
+    assert facts.branches == {"main", "still-there"}  # not just the clone's main
+    assert facts.git_tags == {"v2.0.0"} and notes == []
+
+    subprocess.run([*git, "-C", str(clone), "remote", "set-url", "origin",
+                    str(tmp_path / "gone.git")], check=True)
+    facts, notes = gather_facts({}, clone, NOW)
+    assert facts.branches is None and facts.git_tags is None  # so their tags are kept
+    assert notes[0].startswith("the branches are unknown (git ls-remote ")
+    assert "branch tags are kept; give --branches or DOCKYARD_BRANCHES" in notes[0]
+
+
 def test_an_empty_branch_list_is_bad_input_not_every_branch_deleted(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         gather_facts({}, tmp_path, NOW, branches=" , ")

@@ -27,8 +27,8 @@ def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
                  force: bool = False) -> tuple[Facts, list[str]]:
     """The facts, and notes on what is not known (and so kept)."""
     notes: list[str] = []
-    refs = read_refs(workdir)
     given = branches if branches is not None else env.get(BRANCHES_VARIABLE) or None
+    refs = read_refs(workdir)
     known_branches: frozenset[str] | None = None
     git_tags: frozenset[str] | None = None
     if given is not None:
@@ -38,13 +38,29 @@ def gather_facts(env: Mapping[str, str], workdir: Path, now: datetime, *,
             raise InputError(f"{where} names no branch; every branch tag would go",
                              hint="give the branches that exist (at least the default "
                                   "branch), or leave it out to keep branch tags")
-    elif isinstance(refs, NoGit) or refs.shallow:
-        notes.append("the branches are unknown (" + ("a shallow clone" if not isinstance(
-            refs, NoGit) else "no checkout") + f"): branch tags are kept; give "
-            f"--branches or {BRANCHES_VARIABLE}")
+    if isinstance(refs, NoGit):
+        if known_branches is None:
+            notes.append(f"the branches are unknown (no checkout): branch tags are kept; "
+                         f"give --branches or {BRANCHES_VARIABLE}")
+    elif refs.remote is not None:
+        # origin's own list is the whole truth; the checkout's branches and tags are
+        # added (a branch or tag not pushed yet only keeps more)
+        if known_branches is None:
+            known_branches = refs.remote.branches | refs.branches
+        git_tags = refs.remote.tags | refs.tags
+    elif refs.remote_error is not None:
+        if known_branches is None:
+            notes.append(f"the branches are unknown ({refs.remote_error}): branch tags are "
+                         f"kept; give --branches or {BRANCHES_VARIABLE}")
+        notes.append("the git tags are unknown: tags that `type=ref,event=tag` may have "
+                     "given are kept")
+    elif refs.shallow:  # no origin: the checkout is the repository, unless it is shallow
+        if known_branches is None:
+            notes.append(f"the branches are unknown (a shallow clone): branch tags are "
+                         f"kept; give --branches or {BRANCHES_VARIABLE}")
     else:
-        known_branches = refs.branches
-    if not isinstance(refs, NoGit) and not refs.shallow:
+        if known_branches is None:
+            known_branches = refs.branches
         git_tags = refs.tags
     text = open_prs if open_prs is not None else env.get(OPEN_PRS_VARIABLE) or None
     prs: frozenset[int] | None = None
