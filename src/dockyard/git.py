@@ -316,8 +316,9 @@ def _origin_refs(repo: git.Repo) -> tuple[RemoteRefs | None, str | None]:
         if exc.status == -9 or "timed out" in str(exc).lower():
             detail = f"no answer in {_LS_REMOTE_SECONDS} s"
         return None, f"git ls-remote {url} failed: {secrets.redact(detail)}"
-    heads, tags = set(), set()
-    for line in listing.splitlines():
+    heads: set[str] = set()
+    tags: set[str] = set()
+    for line in str(listing).splitlines():
         _, _, ref = line.partition("\t")
         if ref.startswith("refs/heads/"):
             heads.add(ref.removeprefix("refs/heads/"))
