@@ -40,7 +40,12 @@ class Choice:
     backend: str  # DOCKER_PY or BUILDX
     reasons: tuple[str, ...]  # why buildx: what asked for BuildKit (empty: nothing did)
     configured: str = "auto"  # build.backend as set
-    available: bool = True  # buildx was found (or is not needed)
+    buildx_found: bool = True  # docker buildx is installed here
+
+    @property
+    def available(self) -> bool:
+        """Whether this backend can build here: buildx is found, or not needed."""
+        return self.backend != BUILDX or self.buildx_found
 
     def explain(self) -> str:
         if self.configured != "auto":
@@ -53,7 +58,7 @@ class Choice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.backend, "why": self.explain(), "configured": self.configured,
-                "reasons": list(self.reasons), "buildx_found": self.available}
+                "reasons": list(self.reasons), "buildx_found": self.buildx_found}
 
 
 def host_platform(machine: str | None = None) -> str:
@@ -110,10 +115,10 @@ def choose(kit: BuildKit, dockerfile: str, *, host: str, buildx_found: bool,
     if kit.backend == BUILDX:
         return Choice(BUILDX, reasons, BUILDX, buildx_found)
     if kit.backend == DOCKER_PY:
-        return Choice(DOCKER_PY, reasons, DOCKER_PY, True)
+        return Choice(DOCKER_PY, reasons, DOCKER_PY, buildx_found)
     if reasons:
         return Choice(BUILDX, reasons, "auto", buildx_found)
-    return Choice(DOCKER_PY, (), "auto", True)
+    return Choice(DOCKER_PY, (), "auto", buildx_found)
 
 
 def require(choice: Choice) -> None:

@@ -77,6 +77,10 @@ def test_an_explicit_backend_wins_and_says_so() -> None:
     choice = choose(BuildKit(backend=DOCKER_PY), PLAIN, host=AMD64, buildx_found=False)
     assert choice.backend == DOCKER_PY
     require(choice)  # nothing needs BuildKit: fine without buildx
+    # and the record says what is there, not what is needed
+    assert choice.available and choice.to_dict()["buildx_found"] is False
+    auto = choose(BuildKit(), PLAIN, host=AMD64, buildx_found=False)
+    assert auto.backend == DOCKER_PY and auto.to_dict()["buildx_found"] is False
 
 
 def test_buildx_needed_but_missing_is_bad_input_naming_what_asked() -> None:

@@ -125,6 +125,7 @@ def test_the_action_in_a_container_job_pushes_through_the_mounted_socket(
     record = json.loads(seen["RECORD"])
     assert record["status"] == "success" and record["digest"] == digest
     assert record["context"]["provider"] == "github"
+    assert record["backend"]["buildx_found"] is False
     assert record["backend"]["name"] == "docker-py"  # no docker CLI, no buildx: the socket
     assert password not in log and password not in (outputs / "outputs.json").read_text()
 
