@@ -24,7 +24,13 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
-from dockyard.registry.transport import TAG_PAGE_LIMIT, RegistryError, Transport, refusal
+from dockyard.registry.transport import (
+    TAG_PAGE_LIMIT,
+    RegistryError,
+    Transport,
+    api_refusal,
+    deleted,
+)
 from dockyard.retry import RetryPolicy, Sleep
 
 GITLAB_REGISTRY = "registry.gitlab.com"
@@ -54,12 +60,8 @@ class GitLabRegistryApi:
         project, repository = self.repository(path)
         url = (f"{self.api_url}/projects/{quote(project, safe='')}/registry/repositories/"
                f"{repository}/tags/{quote(tag, safe='')}")
-        response = self._send("DELETE", url)
-        if response.status_code == 404:
-            return False
-        if response.status_code not in (200, 202, 204):
-            raise self._refusal(response, f"cannot delete the tag {path}:{tag}")
-        return True
+        return deleted(self._transport.host, self._send("DELETE", url),
+                       f"cannot delete the tag {path}:{tag}", _ACCESS_HINT)
 
     def repository(self, path: str) -> tuple[str, int]:
         """The project (its path) and the registry repository id of image path `path`."""
@@ -113,7 +115,4 @@ class GitLabRegistryApi:
             return response
 
     def _refusal(self, response: requests.Response, what: str) -> RegistryError:
-        if response.status_code in (401, 403):
-            return RegistryError(self._transport.host, f"{what}: HTTP {response.status_code}",
-                                 status=response.status_code, hint=_ACCESS_HINT)
-        return refusal(self._transport.host, response, what)
+        return api_refusal(self._transport.host, response, what, _ACCESS_HINT)

@@ -17,7 +17,7 @@ import json
 import time
 from urllib.parse import quote, urlsplit
 
-from dockyard.registry.transport import RegistryError, Transport, refusal
+from dockyard.registry.transport import RegistryError, Transport, deleted
 from dockyard.retry import RetryPolicy, Sleep
 from dockyard.secrets import register
 
@@ -46,15 +46,8 @@ class DockerHubApi:
                f"{quote(name, safe='')}/tags/{quote(tag, safe='')}/")
         with self._transport.send("DELETE", url, headers={
                 "Authorization": f"Bearer {self._token()}"}) as response:
-            status = response.status_code
-        if status == 404:
-            return False
-        if status in (401, 403):
-            raise RegistryError(self._transport.host, f"cannot delete {path}:{tag}: HTTP "
-                                f"{status}", status=status, hint=_SCOPE_HINT)
-        if status not in (200, 202, 204):
-            raise refusal(self._transport.host, response, f"cannot delete {path}:{tag}")
-        return True
+            return deleted(self._transport.host, response, f"cannot delete {path}:{tag}",
+                           _SCOPE_HINT)
 
     def _token(self) -> str:
         if self._bearer is None:

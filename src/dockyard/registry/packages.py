@@ -20,11 +20,19 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
-from dockyard.registry.transport import TAG_PAGE_LIMIT, RegistryError, Transport, refusal
+from dockyard.registry.transport import (
+    TAG_PAGE_LIMIT,
+    RegistryError,
+    Transport,
+    api_refusal,
+    deleted,
+)
 from dockyard.retry import RetryPolicy, Sleep
 
 GITHUB_API = "https://api.github.com"
 _MAX_PAGES = 2_000  # of 100 versions each
+_ACCESS_HINT = ("give the token read:packages and delete:packages (or a workflow's "
+                "GITHUB_TOKEN packages: write, with admin access to the package)")
 _HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
@@ -74,12 +82,9 @@ class GitHubPackages:
         """Delete one version (an image, with its tags); False when it was gone."""
         url = f"{self._base(owner, package)}/versions/{version_id}"
         response = self._send("DELETE", url, f"cannot delete version {version_id}")
-        if response.status_code == 404:
-            return False
-        if response.status_code != 204:
-            raise self._refusal(response, f"cannot delete version {version_id} of "
-                                f"{owner}/{package}")
-        return True
+        return deleted(self._transport.host, response,
+                       f"cannot delete version {version_id} of {owner}/{package}",
+                       _ACCESS_HINT, done=(204,))
 
     def _base(self, owner: str, package: str) -> str:
         scope = self._scopes.get(owner, "orgs")
@@ -92,10 +97,4 @@ class GitHubPackages:
             return response
 
     def _refusal(self, response: requests.Response, what: str) -> RegistryError:
-        if response.status_code in (401, 403):
-            return RegistryError(self._transport.host, f"{what}: HTTP {response.status_code}",
-                                 status=response.status_code,
-                                 hint="give the token read:packages and delete:packages (or "
-                                      "a workflow's GITHUB_TOKEN packages: write, with admin "
-                                      "access to the package)")
-        return refusal(self._transport.host, response, what)
+        return api_refusal(self._transport.host, response, what, _ACCESS_HINT)

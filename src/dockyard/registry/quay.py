@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from urllib.parse import quote, urlsplit
 
-from dockyard.registry.transport import RegistryError, Transport, refusal
+from dockyard.registry.transport import Transport, deleted
 from dockyard.retry import RetryPolicy, Sleep
 
 QUAY = "quay.io"
@@ -43,12 +43,5 @@ class QuayApi:
         url = (f"{self.api_url}/api/v1/repository/{quote(namespace, safe='')}/"
                f"{quote(name, safe='')}/tag/{quote(tag, safe='')}")
         with self._transport.send("DELETE", url, headers=self._headers) as response:
-            status = response.status_code
-        if status == 404:
-            return False
-        if status in (401, 403):
-            raise RegistryError(self._transport.host, f"cannot delete the tag {path}:{tag}: "
-                                f"HTTP {status}", status=status, hint=_ACCESS_HINT)
-        if status not in (200, 202, 204):
-            raise refusal(self._transport.host, response, f"cannot delete the tag {path}:{tag}")
-        return True
+            return deleted(self._transport.host, response, f"cannot delete the tag {path}:{tag}",
+                           _ACCESS_HINT)

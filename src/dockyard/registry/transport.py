@@ -269,6 +269,27 @@ def expect(host: str, response: requests.Response, ok: tuple[int, ...], what: st
         raise refusal(host, response, what)
 
 
+def api_refusal(host: str, response: requests.Response, what: str,
+                access_hint: str) -> RegistryError:
+    """A hosted API's refusal (Docker Hub's, GitHub's, Quay's, GitLab's): for 401 and 403,
+    the rights the token lacks, as `access_hint` names them; else as `refusal` reads it."""
+    if response.status_code in (401, 403):
+        return RegistryError(host, f"{what}: HTTP {response.status_code}",
+                             status=response.status_code, hint=access_hint)
+    return refusal(host, response, what)
+
+
+def deleted(host: str, response: requests.Response, what: str, access_hint: str,
+            done: tuple[int, ...] = (200, 202, 204)) -> bool:
+    """Whether a hosted API's DELETE removed it: False when there was nothing there (404);
+    a refusal is raised (`api_refusal`)."""
+    if response.status_code == 404:
+        return False
+    if response.status_code not in done:
+        raise api_refusal(host, response, what, access_hint)
+    return True
+
+
 def refusal(host: str, response: requests.Response, what: str) -> RegistryError:
     """What an unexpected answer means, by its status and the registry's error codes."""
     status = response.status_code
