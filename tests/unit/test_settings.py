@@ -300,3 +300,19 @@ def test_a_problem_whose_key_has_no_line_is_placed_without_looping() -> None:
     assert _locate("webhooks[0].url", "missing", {"webhooks": 4}) == \
         "line 4: webhooks[0].url: missing"
     assert _locate("images", "empty", {}) == "images: empty"
+
+
+def test_an_item_of_a_list_given_as_one_string_is_placed_on_its_key_line(
+        tmp_path: Path) -> None:
+    """`platforms: linux/amd64,windows` has no line per item: the problem is on the key's
+    line, not on the line of `build:` above it."""
+    path = write(tmp_path, """\
+        images: [127.0.0.1:5000/acme/app]
+        build:
+          context: .
+          platforms: linux/amd64,windows
+          cache_to: "type=registry,mode=max"
+        """)
+    problems = problems_of(path)
+    assert any(p.startswith("line 4: build.platforms[1]: 'windows'") for p in problems), problems
+    assert any(p.startswith("line 5: build.cache_to[0]:") for p in problems), problems
