@@ -249,7 +249,7 @@ def _unmatched(value: str, pattern: str) -> str:
     a message). A URL is not quoted: a webhook URL may be a credential (Slack's are)."""
     if pattern != _HTTP_URL:
         return f"'{value}' does not match {pattern}"
-    scheme, sep, rest = value.partition("://")
+    scheme, sep, _ = value.partition("://")
     if not sep:
         found = "it has no scheme"
     elif scheme.lower() in ("http", "https") and scheme not in ("http", "https"):
