@@ -92,7 +92,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                  "(relative to this file).",
                                  "type": "object", "additionalProperties": _STRING},
                 "ssh": {"description": "SSH agent sockets or keys for RUN --mount=type=ssh: "
-                        "`default` or `ID=PATH`.", "type": ["array", "string"],
+                        "`default` or `ID=PATH` (relative to this file).",
+                        "type": ["array", "string"],
                         "items": _STRING},
                 "platforms": {"description": "Target platforms (linux/amd64, linux/arm64): "
                               "one image index.", "type": ["array", "string"],
