@@ -344,6 +344,10 @@ def _conform_mapping(value: dict[Any, Any], schema: Mapping[str, Any], path: str
             problems.append((child, f"the key {key!r} is {type_name(key)}, but keys are "
                                     f"strings: quote it ('{key}':)"))
             continue
+        if "\0" in key:  # as in a value: no label, header or build arg name carries one
+            problems.append((child.replace("\0", "\\0"),
+                             "the key must not contain a NUL character (\\0)"))
+            continue
         found = len(problems)
         if key in properties:
             if item is not None:  # an empty key is the same as an absent one
