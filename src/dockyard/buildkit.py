@@ -89,7 +89,7 @@ def parse_buildkit(raw: Mapping[str, Any], base: Path, problems: Problems, *,
         backend=backend,
         secrets=secrets,
         secret_files=files,
-        ssh=tuple(_ssh(_items(raw.get("ssh")), problems)),
+        ssh=tuple(_ssh(_items(raw.get("ssh")), base, problems, checking_files)),
         platforms=tuple(_platforms(_items(raw.get("platforms"), split=True), problems)),
         cache_from=tuple(_cache("from", _items(raw.get("cache_from")), problems)),
         cache_to=tuple(_cache("to", _items(raw.get("cache_to")), problems)),
@@ -117,13 +117,32 @@ def _check_id(where: str, key: str, problems: Problems) -> None:
                                 "(it is what `RUN --mount=type=secret,id=...` names)"))
 
 
-def _ssh(items: Sequence[str], problems: Problems) -> list[str]:
+def _ssh(items: Sequence[str], base: Path, problems: Problems,
+         checking_files: bool) -> list[str]:
+    """`default`, `ID`, or `ID=PATH[,PATH]`: each PATH (an agent socket or a key) relative
+    to the config's directory, as secret_files are, and handed to buildx absolute (it would
+    read it from wherever Dockyard was started)."""
+    found: list[str] = []
     for index, item in enumerate(items):
-        name = item.partition("=")[0]
+        name, sep, paths = item.partition("=")
         if not _ID.fullmatch(name):
             problems.append((f"build.ssh[{index}]", f"'{item}' is not `default`, `ID` or "
                                                     "`ID=PATH` (as `docker buildx --ssh`)"))
-    return list(items)
+            found.append(item)
+            continue
+        if not sep:
+            found.append(item)
+            continue
+        resolved = []
+        for path in (part.strip() for part in paths.split(",")):
+            full = base / path  # an absolute path stays itself
+            if checking_files and not full.exists():
+                problems.append((f"build.ssh[{index}]", f"'{path}' does not exist (an SSH "
+                                 "agent socket or a private key; paths are relative to the "
+                                 "config file's directory)"))
+            resolved.append(str(full))
+        found.append(f"{name}={','.join(resolved)}")
+    return found
 
 
 def _platforms(items: Sequence[str], problems: Problems) -> list[str]:

@@ -260,6 +260,10 @@ def _problems(exc: DockyardError) -> list[str]:
 
 
 def _dispatch(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:
+    if args.chdir and not Path(args.chdir).is_dir():  # else zero-config builds it by name
+        raise InputError(f"-C {args.chdir}: no such directory",
+                         hint="give -C the directory that holds dockyard.yml (or the "
+                              "Dockerfile)")
     handler = _COMMANDS[args.command]
     return handler(args, env, out)
 

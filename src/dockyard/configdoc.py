@@ -30,7 +30,9 @@ and says so in a note for each; `run` needs them all.
 
 The file is read within bounds: at most 256 KiB, values nested at most 32 levels deep
 and at most 100,000 values once YAML aliases are expanded; a key given twice, a key that
-is not a string (`1:`, `true:`), `.nan`/`.inf` and control characters are errors.
+is not a string (`1:`, `true:`), `.nan`/`.inf` and control characters in the file (tab
+and line breaks aside) are errors. A double-quoted string's escapes (`"a\\tb"`) are YAML's
+and stay in the value, but a `\\0` is refused wherever it is.
 
 | key | type | required | description |
 | --- | --- | --- | --- |

@@ -18,6 +18,7 @@ from dockyard.retention import RETENTION_SCHEMA
 
 UPLOADS = ("once", "each")  # publish.upload
 
+_HTTP_URL = "^https?://[^/]+"  # a webhook's url
 _STRING = {"type": "string"}
 _SECRET = {"type": "string", "writeOnly": True}
 _STRING_LIST = {"type": "array", "items": _STRING}
@@ -91,7 +92,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                  "(relative to this file).",
                                  "type": "object", "additionalProperties": _STRING},
                 "ssh": {"description": "SSH agent sockets or keys for RUN --mount=type=ssh: "
-                        "`default` or `ID=PATH`.", "type": ["array", "string"],
+                        "`default` or `ID=PATH` (relative to this file).",
+                        "type": ["array", "string"],
                         "items": _STRING},
                 "platforms": {"description": "Target platforms (linux/amd64, linux/arm64): "
                               "one image index.", "type": ["array", "string"],
@@ -143,7 +145,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "required": ["url"],
                 "properties": {
                     "url": {"description": "http(s) URL of the receiver.", "type": "string",
-                            "pattern": "^https?://[^/]+"},
+                            "pattern": _HTTP_URL},
                     "secret": {"description": "Signs the body (X-Hub-Signature-256).", **_SECRET},
                     "required": {
                         "description": "A failed delivery fails the run.",
@@ -243,6 +245,24 @@ _TYPE_WORDS = {"array": "a list", "object": "a mapping", "boolean": "true or fal
                "null": "empty"}
 
 
+def _unmatched(value: str, pattern: str) -> str:
+    """What a value lacks that its pattern asks for, in words (a regular expression is not
+    a message). A URL is not quoted: a webhook URL may be a credential (Slack's are)."""
+    if pattern != _HTTP_URL:
+        return f"'{value}' does not match {pattern}"
+    scheme, sep, _ = value.partition("://")
+    if not sep:
+        found = "it has no scheme"
+    elif scheme.lower() in ("http", "https") and scheme not in ("http", "https"):
+        found = f"write its scheme in lower case ({scheme.lower()}://)"
+    elif scheme not in ("http", "https"):
+        found = (f"its scheme is '{scheme}'" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme)
+                 else "its scheme is not http or https")
+    else:
+        found = "it names no host"
+    return f"must be an http:// or https:// URL, such as https://hooks.example.com/deploy; {found}"
+
+
 def type_name(value: object) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return f"{value} (YAML's .nan or .inf)"
@@ -295,7 +315,7 @@ def _conform(value: object, schema: Mapping[str, Any], path: str,
             problems.append((path, "must not contain a NUL character (\\0)"))
         pattern = schema.get("pattern")
         if pattern and not re.search(pattern, value):
-            problems.append((path, f"'{value}' does not match {pattern}"))
+            problems.append((path, _unmatched(value, pattern)))
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             problems.append((path, f"needs at least {schema['minItems']} item(s)"))
@@ -323,6 +343,10 @@ def _conform_mapping(value: dict[Any, Any], schema: Mapping[str, Any], path: str
         if not isinstance(key, str):  # YAML reads `1:`, `true:` and `~:` as such
             problems.append((child, f"the key {key!r} is {type_name(key)}, but keys are "
                                     f"strings: quote it ('{key}':)"))
+            continue
+        if "\0" in key:  # as in a value: no label, header or build arg name carries one
+            problems.append((child.replace("\0", "\\0"),
+                             "the key must not contain a NUL character (\\0)"))
             continue
         found = len(problems)
         if key in properties:

@@ -472,7 +472,8 @@ def _locate(path: str, message: str, lines: Mapping[str, int],
         return f"{path} (from {origin}): {message}"
     probe = path
     while probe and probe not in lines:  # the nearest enclosing key the file has a line for
-        shorter = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
+        # the last step, a key or an index (build.platforms[2] of `platforms: a,b,c`)
+        shorter = probe[:max(probe.rfind("."), probe.rfind("["), 0)] or probe
         if shorter == probe:  # the top level: no line for it (this looped forever)
             break
         probe = shorter

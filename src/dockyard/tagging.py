@@ -368,11 +368,16 @@ def _parse_rule(line: str) -> tuple[TagRule | None, list[str]]:
             kind = value.strip()
         else:
             attrs[key.strip().lower()] = value.strip()
-    kind = "raw" if kind is None else kind
+    untyped, kind = kind is None, "raw" if kind is None else kind
     if kind not in DEFAULT_PRIORITIES:
         return None, [f"unknown type '{kind}'{_did_you_mean(kind, DEFAULT_PRIORITIES)}; "
                       f"allowed: {', '.join(DEFAULT_PRIORITIES)}"]
     problems = _unknown_attributes(kind, attrs)
+    if untyped and problems:  # `tags: [type=ref,event=branch]` is two items in YAML
+        problems = [f"{problem}. If '{line.strip()}' is the rest of the rule before it: "
+                    "a YAML flow list ([a, b]) splits at every comma; quote each rule "
+                    "(\"type=ref,event=branch\") or write one rule a line"
+                    for problem in problems]
     problems += _TYPE_CHECKS[kind](attrs)
     attrs.setdefault("enable", "true")
     attrs.setdefault("priority", str(DEFAULT_PRIORITIES[kind]))

@@ -164,6 +164,10 @@ def test_an_insecure_registry_with_a_certificate_nobody_trusts(
     secure = registry_factory(tls=Tls(server.certificate, server.key))  # no certs.d at all
     refused = run(project, f"{secure.host}/tls/insecure")
     assert refused.code == 1
+    # spoken to in plain HTTP (loopback, no certs.d), it answers 400: named, with the ways out
+    assert "it seems to speak HTTPS" in refused.stderr, refused.stderr
+    assert f"/etc/docker/certs.d/{secure.host}/ca.crt" in refused.stderr
+    assert f"publish.insecure: [{secure.host}]" in refused.stderr
     assert secure.tags("tls/insecure") == []
     outcome = run(project, f"{secure.host}/tls/insecure", insecure=[secure.host])
     assert outcome.code == 0, outcome.stderr

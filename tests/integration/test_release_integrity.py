@@ -139,6 +139,29 @@ def test_a_rerun_after_a_refusing_registry_completes_the_release_on_the_first_di
     assert built != result["image_id"]
 
 
+def test_a_rerun_copies_nothing_to_a_registry_that_holds_the_release(
+    git_repo: GitRepo, docker_engine: docker.DockerClient,
+    registries: Callable[[int], list[Registry]], proxies: Callable[[Registry], FaultProxy],
+) -> None:
+    """A re-run of a release that landed everywhere writes nothing anywhere: it said it
+    was copying the release to the other registries, which held it already."""
+    first, second = registries(2)
+    proxy = proxies(second)
+    name = "integrity/rerun-whole"
+    repo = release_repo(git_repo, "0.3.0", "rerun-whole")
+    configure(repo, f"{first.host}/{name}", f"{proxy.host}/{name}")
+    assert run(repo).code == 0
+    published = first.manifest_digest(name, "0.3.0")
+    proxy.fail(".", 403, times=None, method="PUT")  # any write there would fail the run
+    proxy.fail(".", 403, times=None, method="POST")
+
+    rerun = run(repo)
+    assert rerun.code == 0, rerun.stderr
+    assert "copying" not in rerun.stderr, rerun.stderr
+    assert [entry["digest"] for entry in rerun.json["registries"]] == [published, published]
+    assert second.manifest_digest(name, "0.3.0") == published
+
+
 # -------------------------------------------------------------- 2. two releases at once
 
 

@@ -22,7 +22,8 @@ def settle(repo: Path, build: str, env: dict[str, str] | None = None):  # type: 
 
 @pytest.fixture
 def repo(git_repo: Callable[..., Path]) -> Path:
-    return git_repo({"Dockerfile": "FROM scratch\n", "npmrc": "//registry/:_authToken=x\n"})
+    return git_repo({"Dockerfile": "FROM scratch\n", "npmrc": "//registry/:_authToken=x\n",
+                     "keys/deploy": "a private key\n"})
 
 
 def test_every_key_in_build_push_actions_forms(repo: Path) -> None:
@@ -30,7 +31,7 @@ def test_every_key_in_build_push_actions_forms(repo: Path) -> None:
   backend: auto
   secrets: {npm_token: "${NPM_TOKEN}"}
   secret_files: {npmrc: npmrc}
-  ssh: [default, "deploy=/run/agent.sock"]
+  ssh: [default, "deploy=keys/deploy"]
   platforms: linux/amd64,linux/arm64
   cache_from: ["type=registry,ref=127.0.0.1:5000/acme/app:cache", "127.0.0.1:5000/acme/app:old"]
   cache_to: ["type=registry,ref=127.0.0.1:5000/acme/app:cache,mode=max"]
@@ -41,7 +42,7 @@ def test_every_key_in_build_push_actions_forms(repo: Path) -> None:
     assert kit.secrets["npm_token"].reveal() == "npm_Secret_Value_99"
     assert "npm_Secret_Value_99" in secrets.known()  # registered for redaction when read
     assert kit.secret_files == {"npmrc": repo / "npmrc"}
-    assert kit.ssh == ("default", "deploy=/run/agent.sock")
+    assert kit.ssh == ("default", f"deploy={repo / 'keys/deploy'}")  # relative to the file
     assert kit.platforms == ("linux/amd64", "linux/arm64")
     assert kit.cache_from[1] == "127.0.0.1:5000/acme/app:old"  # a bare ref: registry cache
     assert kit.cache_to == ("type=registry,ref=127.0.0.1:5000/acme/app:cache,mode=max",)
@@ -56,6 +57,7 @@ def test_every_problem_is_reported_at_once_naming_its_key(repo: Path) -> None:
   backend: bildx
   secrets: {"bad id": "${TOKEN}"}
   secret_files: {npmrc: missing.txt}
+  ssh: ["deploy=keys/deploy,keys/missing"]
   platforms: [linux/amd64, windows, linux/amd64]
   cache_from: [type=inline, "type=local"]
   cache_to: [type=registry, "type=s4,ref=x"]
@@ -68,6 +70,7 @@ def test_every_problem_is_reported_at_once_naming_its_key(repo: Path) -> None:
         "build.backend: unknown backend 'bildx' (did you mean 'buildx'?)",
         "build.secrets.bad id: a secret id takes letters",
         "build.secret_files.npmrc: 'missing.txt' is not a file",
+        "build.ssh[0]: 'keys/missing' does not exist",
         "build.platforms[1]: 'windows' is not a platform",
         "build.platforms[2]: 'linux/amd64' is listed twice",
         "build.cache_from[0]: type=inline is for cache_to",

@@ -327,3 +327,11 @@ def test_detached_head_without_type_sha_suggests_it(git_repo: Callable[..., Path
     assert code == 0
     assert "no branch or tag is known (HEAD is detached and carries no tag)" in err
     assert "or add `type=sha`, which names the commit" in err
+
+
+def test_a_missing_c_directory_is_named_not_built_by_its_name(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    code, out, err = dockyard(missing, "plan", "--format", "json")
+    assert code == 2
+    assert json.loads(out)["error"].startswith(f"-C {missing}: no such directory")
+    assert "no dockyard.yml here" not in err  # not taken for a zero-config build

@@ -160,7 +160,8 @@ def test_every_problem_is_reported_together_with_key_and_line(tmp_path: Path) ->
         ("images: [ghcr.io/acme/app:1.0]", "images[0]: 'ghcr.io/acme/app:1.0' has a tag"),
         ("images: [acme/app, acme/app]", "images[1]: 'acme/app' is listed twice"),
         ("images: [acme/app]\npush: yes please", "push: must be true or false"),
-        ("images: [acme/app]\nwebhooks: [{url: ftp://x}]", "webhooks[0].url: 'ftp://x'"),
+        ("images: [acme/app]\nwebhooks: [{url: ftp://x}]",
+         "webhooks[0].url: must be an http:// or https:// URL"),
         ("images: [acme/app]\nwebhooks: [{uri: https://x}]",
          "webhooks[0].uri: unknown key (did you mean 'url'?)"),
         ("images: [acme/app]\nbuild: {dockerfile: Nope}", "build.dockerfile: no Dockerfile"),
@@ -300,3 +301,30 @@ def test_a_problem_whose_key_has_no_line_is_placed_without_looping() -> None:
     assert _locate("webhooks[0].url", "missing", {"webhooks": 4}) == \
         "line 4: webhooks[0].url: missing"
     assert _locate("images", "empty", {}) == "images: empty"
+
+
+def test_an_item_of_a_list_given_as_one_string_is_placed_on_its_key_line(
+        tmp_path: Path) -> None:
+    """`platforms: linux/amd64,windows` has no line per item: the problem is on the key's
+    line, not on the line of `build:` above it."""
+    path = write(tmp_path, """\
+        images: [127.0.0.1:5000/acme/app]
+        build:
+          context: .
+          platforms: linux/amd64,windows
+          cache_to: "type=registry,mode=max"
+        """)
+    problems = problems_of(path)
+    assert any(p.startswith("line 4: build.platforms[1]: 'windows'") for p in problems), problems
+    assert any(p.startswith("line 5: build.cache_to[0]:") for p in problems), problems
+
+
+def test_a_rule_split_by_a_yaml_flow_list_says_so(tmp_path: Path) -> None:
+    """`tags: [type=ref,event=branch]` is two YAML items, `type=ref` and `event=branch`:
+    the second's problem says how to write the rule."""
+    path = write(tmp_path, "images: [127.0.0.1:5000/acme/app]\n"
+                           "tags: [type=ref,event=branch]\n")
+    problems = problems_of(path)
+    split = [p for p in problems if p.startswith("line 2: tags[1]: unknown attribute 'event'")]
+    assert split and "a YAML flow list ([a, b]) splits at every comma" in split[0], problems
+    assert '"type=ref,event=branch"' in split[0]

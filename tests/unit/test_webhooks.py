@@ -154,7 +154,15 @@ headers:
          "webhooks[0].headers.Bad Name: is not a valid header name"),
         ("url: https://h.example.com/x\nheaders: {X-Token: 3}",
          "webhooks[0].headers.X-Token: must be a string"),
-        ("url: ftp://h.example.com/x", "webhooks[0].url: 'ftp://h.example.com/x' does not match"),
+        ("url: ftp://h.example.com/x", "webhooks[0].url: must be an http:// or https:// URL, "
+         "such as https://hooks.example.com/deploy; its scheme is 'ftp'"),
+        ("url: hooks.example.com/deploy", "webhooks[0].url: must be an http:// or https:// "
+         "URL, such as https://hooks.example.com/deploy; it has no scheme"),
+        ("url: HTTPS://h.example.com/x", "webhooks[0].url: must be an http:// or https:// "
+         "URL, such as https://hooks.example.com/deploy; write its scheme in lower case "
+         "(https://)"),
+        ("url: https:///x", "webhooks[0].url: must be an http:// or https:// URL, such as "
+         "https://hooks.example.com/deploy; it names no host"),
         ("url: https://h.example.com/x\nevent: [push.failed]",
          "webhooks[0].event: unknown key (did you mean 'events'?)"),
     ],
@@ -381,3 +389,11 @@ def test_a_url_path_is_masked_but_a_bare_host_is_not(tmp_path: Path) -> None:
     assert secrets.redact(hook.url) == "***"
     load_hook(tmp_path, "url: https://bare-host-4411.example/")
     assert secrets.redact("https://bare-host-4411.example/") == "https://bare-host-4411.example/"
+
+
+def test_a_refused_webhook_url_is_not_quoted(tmp_path: Path) -> None:
+    """A webhook URL may be a credential (Slack's path is its token): the problem says
+    what the URL lacks, never the URL."""
+    text = config_problems(tmp_path, "url: hooks.slack.com/services/T0/B0/tokenpart4471")
+    assert "webhooks[0].url: must be an http:// or https:// URL" in text
+    assert "tokenpart4471" not in text and "***" not in text

@@ -233,7 +233,8 @@ def _copy_once(landings: Sequence[Landing], source: Source, settings: Target,
     read once for all of them."""
     image, manifest = source
     waiting = [landing for landing in landings if landing.error is None
-               and not _same_repository(landing.image, image)]
+               and not _same_repository(landing.image, image)
+               and (landing.to_write or manifest.digest not in landing.held.values())]
     holder = next((landing for landing in landings if _same_repository(landing.image, image)),
                   None)
     if holder is not None and holder.error is None:

@@ -124,6 +124,16 @@ class RegistryClient:
         """
         key = tuple(scopes)
         with self._request("GET", "/v2/", key) as response:
+            if response.status_code == 400 and self.url.startswith("http://"):
+                # GET /v2/ has nothing to be bad but its scheme: Go's HTTPS servers (every
+                # distribution) answer a plain HTTP request so
+                raise RegistryError(self.host, "answers plain HTTP with 400 Bad Request: "
+                                    "it seems to speak HTTPS", status=400, hint=(
+                                        "Dockyard speaks plain HTTP to a loopback registry "
+                                        "without certs.d settings; put its CA certificate "
+                                        f"at /etc/docker/certs.d/{self.host}/ca.crt "
+                                        "(rootless Docker: ~/.config/docker/certs.d), or "
+                                        f"list it in publish.insecure: [{self.host}]"))
             self._expect(response, (200,), "cannot check access")
         self._auth.check_granted(key)
 
