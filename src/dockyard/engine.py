@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import re
+import tarfile
 import tempfile
 import warnings
 from collections import deque
@@ -47,6 +49,7 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*|\bwith url: \S*", re.IGNORECASE)
 _PARSE_LINE = re.compile(r"dockerfile parse error (?:on )?line (\d+)", re.IGNORECASE)
 _QUOTED_LINE_MAX = 160
 _SAVE_CHUNK = 1 << 20
+_EMPTY_EXPORT = "empty export"  # the classic store's refusal to save a layerless image
 # How the containerd image store (Docker 26) reports a push: in a status line, no aux item.
 _PUSHED = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: (\d+)$")
 
@@ -234,7 +237,40 @@ class Engine:
 
     def scan(self, image_id: str, found: imagescan.Needles) -> imagescan.ScanReport:
         """The image as the engine exports it, searched for registered secrets."""
-        return imagescan.scan_archive(self.image_archive(image_id), found)
+        try:
+            return imagescan.scan_archive(self.image_archive(image_id), found)
+        except EngineError as exc:
+            if _EMPTY_EXPORT not in str(exc):
+                raise
+        # The classic store cannot save an image without layers (FROM scratch and only
+        # LABEL, ENV, CMD...); its config and history are all there is to scan.
+        return imagescan.scan_archive(self._config_archive(image_id), found)
+
+    def _config_archive(self, image_id: str) -> Iterator[bytes]:
+        """A docker-archive of a layerless image: its config and history as the engine
+        reports them (`inspect`, `history`), where `docker save` would have put them."""
+        try:
+            inspected = self._client.api.inspect_image(image_id)
+            history = self._client.api.history(image_id)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"cannot read {image_id} back from the engine: "
+                              f"{_describe(exc)}") from exc
+        config = {"config": inspected.get("Config"),
+                  "container_config": inspected.get("ContainerConfig"),
+                  "history": [{"created_by": entry.get("CreatedBy") or "",
+                               "comment": entry.get("Comment") or "", "empty_layer": True}
+                              for entry in reversed(history or [])],
+                  "rootfs": {"type": "layers", "diff_ids": []}}
+        name = f"{image_id.removeprefix('sha256:')}.json"
+        manifest: list[dict[str, Any]] = [{"Config": name, "RepoTags": None, "Layers": []}]
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for member, document in ((name, config), ("manifest.json", manifest)):
+                data = json.dumps(document).encode()
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        yield buffer.getvalue()
 
     def image_archive(self, image_id: str) -> Iterator[bytes]:
         """The image as `docker save` writes it, streamed: a docker-archive from the

@@ -116,6 +116,36 @@ def test_a_secret_in_an_env_line_is_caught_naming_the_instruction(
     assert catalog(registry) == []
 
 
+def test_an_image_without_layers_is_scanned_and_pushed(
+    each_engine: EngineUnderTest, git_repo: Callable[..., Path],
+    registry_factory: RegistryFactory,
+) -> None:
+    """FROM scratch with only metadata: the classic store cannot `docker save` it ("empty
+    export"), so its config and history are what is scanned, and it is pushed."""
+    registry = registry_factory(USER, PASSWORD)
+    clean = project(git_repo, registry, "acme/bare", 'FROM scratch\nCMD ["/nothing"]\n')
+
+    outcome = dockyard(clean)
+
+    assert outcome.code == 0, outcome.stderr
+    digest = outcome.json["digest"]
+    assert registry.manifest_digest("acme/bare", "1.0.0") == digest
+    stored = registry.manifest("acme/bare", digest)
+    if "manifests" in stored:  # the containerd store pushes an index
+        stored = registry.manifest("acme/bare", stored["manifests"][0]["digest"])
+    assert stored["layers"] in ([], None)  # Docker 26's containerd store writes null
+
+    leaky = project(git_repo, registry, "acme/bare-env",
+                    f"FROM scratch\nENV HOOK_SECRET={HOOK_SECRET}\n",
+                    "webhooks:\n  - {url: 'http://127.0.0.1:9/hook', secret: '${HOOK_SECRET}', "
+                    "max_attempts: 1}\n")
+    outcome = dockyard(leaky)
+    assert outcome.code == 1, outcome.stderr
+    assert "the instruction `ENV HOOK_SECRET=***`" in outcome.json["error"]
+    assert not shown(outcome, HOOK_SECRET)
+    assert "acme/bare-env" not in catalog(registry)
+
+
 def test_a_registered_secret_in_build_args_is_refused_before_the_build(
     git_repo: Callable[..., Path], docker_engine: docker.DockerClient, base_image: str,
     registry_factory: RegistryFactory,
