@@ -405,12 +405,21 @@ def _promote_command(args: argparse.Namespace, env: dict[str, str], out: _Output
     path = find_config(workdir, args.config, env)
     from dockyard.engine import docker_config_credentials
 
-    overrides = Overrides(force=args.force, building=False)
+    overrides = Overrides(force=args.force, building=False, hosts=_promote_hosts(args))
     options = (publish.Options.of(load_settings(path, env, overrides))
                if path else publish.Options(force=bool(args.force)))
     outcome = publish.promote(options, args.source, args.targets, log=out.say,
                               docker_login=docker_config_credentials)
     return _publish_outcome(outcome, args.format, out)
+
+
+def _promote_hosts(args: argparse.Namespace) -> frozenset[str]:
+    """The registry hosts a promote reads and writes: its source's and its full-name
+    targets' (a bare tag stays in the source's repository)."""
+    from dockyard.names import parse_image
+
+    names = [args.source, *(t for t in args.targets if "/" in t or ":" in t)]
+    return frozenset(parse_image(name.split("@", 1)[0]).host for name in names)
 
 
 def _merge_command(args: argparse.Namespace, env: dict[str, str], out: _Output) -> int:

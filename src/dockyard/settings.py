@@ -151,6 +151,10 @@ class Overrides:
     # `plan` computes tags only: a variable that only pushing or notifying needs may be
     # unset, and the Dockerfile may be missing; each is noted.
     planning: bool = False
+    # The only registry hosts this command talks to, when it builds nothing and notifies
+    # no one (promote): the webhooks, build secrets and other hosts' `registries:` entries
+    # go unused, so their variables may be unset.
+    hosts: frozenset[str] | None = None
 
 
 def find_config(workdir: Path, explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -216,6 +220,8 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
         data, problems, withheld = _without_withheld(data, problems)
     elif overrides.planning:
         data, problems, withheld = _without_withheld(data, problems, planning=True)
+    if overrides.hosts is not None:
+        data, problems = _only_for(data, problems, overrides.hosts)
     unresolved = {where for where, _ in problems}
     problems += found  # the file's own (duplicate keys)
     # A value whose variable is missing would only add a second, misleading problem.
@@ -280,6 +286,35 @@ def _without_withheld(data: Any, problems: list[tuple[str, str]], *, planning: b
                 if planning or f"build.secrets.{key}" not in withheld}
         data = {**data, "build": {**build, "secrets": kept}}
     return data, [p for p in problems if not _withholdable(p[0])], notes
+
+
+def _only_for(data: Any, problems: list[tuple[str, str]], hosts: frozenset[str],
+              ) -> tuple[Any, list[tuple[str, str]]]:
+    """The config of a command that uses only the `registries:` entries of `hosts`: the
+    others, the webhooks and the build secrets left out, with their problems."""
+    if not isinstance(data, dict):
+        return data, problems
+    entries = data.get("registries")
+    unused = {key for key in entries if normalise_host(str(key)) not in hosts} \
+        if isinstance(entries, dict) else set()
+    prefixes = ("webhooks[", "build.secrets.",
+                *(f"registries.{key}." for key in unused), *(f"registries.{key}" for key in unused))
+    kept = [(where, problem) for where, problem in problems
+            if not where.startswith(prefixes) or _is_other_key(where, unused, entries)]
+    data = {key: value for key, value in data.items() if key != "webhooks"}
+    if isinstance(entries, dict) and unused:
+        data["registries"] = {key: value for key, value in entries.items() if key not in unused}
+    return data, kept
+
+
+def _is_other_key(where: str, unused: set[str], entries: Any) -> bool:
+    """Whether `where` (under registries.) belongs to a used key that merely starts like
+    an unused one (`registries.a.io` beside `registries.a.io.example`)."""
+    if not where.startswith("registries.") or not isinstance(entries, dict):
+        return False
+    owner = max((key for key in entries if where == f"registries.{key}"
+                 or where.startswith(f"registries.{key}.")), key=len, default=None)
+    return owner is not None and owner not in unused
 
 
 def _is_build_secret(path: str) -> bool:

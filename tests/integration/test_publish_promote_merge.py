@@ -196,6 +196,45 @@ def test_promote_uses_docker_login_for_hosts_without_an_entry(
     assert auth_registry.manifest_digest("prom/dockercfg", "stable") == source
 
 
+def test_promote_needs_only_the_credentials_of_the_registries_it_touches(
+    tmp_path: Path, auth_registry: Registry,
+) -> None:
+    """A dockyard.yml written for `run`: another registry's token, a webhook secret and
+    a build secret are not set in the promote job, which uses none of them."""
+    source = push_image(auth_registry, "prom/scoped", "5.0.0",
+                        labels={"org.opencontainers.image.version": "5.0.0"})
+    (tmp_path / "dockyard.yml").write_text(f"""\
+images: [{auth_registry.host}/prom/scoped, ghcr.io/acme/scoped]
+registries:
+  {auth_registry.host}: {{username: {auth_registry.username}, password: "${{PROMOTE_PASSWORD}}"}}
+  ghcr.io: {{username: ci, password: "${{GHCR_TOKEN}}"}}
+webhooks:
+  - {{url: "https://hooks.example.com/deploy", secret: "${{WEBHOOK_SECRET}}"}}
+build:
+  secrets: {{npm: "${{NPM_TOKEN}}"}}
+""")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(tmp_path), "promote", "--format", "json",
+                 f"{auth_registry.host}/prom/scoped:5.0.0", "stable"],
+                env={**env, "PROMOTE_PASSWORD": auth_registry.password},
+                stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    assert json.loads(stdout.getvalue())["registries"][0]["pushed"] == ["stable"]
+    assert auth_registry.manifest_digest("prom/scoped", "stable") == source
+
+    # the registry it does touch still needs its variable
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["-C", str(tmp_path), "promote", "--format", "json",
+                 f"{auth_registry.host}/prom/scoped:5.0.0", "edge"], env=env,
+                stdout=stdout, stderr=stderr)
+    assert code == 2
+    assert (f"registries.{auth_registry.host}.password: uses ${{PROMOTE_PASSWORD}}, which is "
+            "not set") in stderr.getvalue()
+    assert "GHCR_TOKEN" not in stderr.getvalue() and "WEBHOOK_SECRET" not in stderr.getvalue()
+    assert auth_registry.manifest_digest("prom/scoped", "edge") is None
+
+
 @pytest.mark.parametrize("bad", ["Bad Tag!", ".hidden", "café", "x" * 129, "semi;colon"])
 def test_promote_to_an_invalid_tag_is_refused_before_any_request(
     tmp_path: Path, proxy: FaultProxy, bad: str,
