@@ -562,8 +562,12 @@ def _registry_lines(registries: Sequence[Mapping[str, Any]]) -> list[str]:
     """What landed where: per registry, each tag written, left, forced or put back."""
     lines = []
     for registry in registries:
-        lines.append(f"{registry['name']}: {registry['status']}"
-                     + (f" {registry['digest']}" if registry["digest"] else ""))
+        status = registry["status"]
+        if status == "pushed" and not registry["pushed"]:  # every tag there, or held back
+            status = "holds"
+        lines.append(f"{registry['name']}: {status}"
+                     + (f" {registry['digest']}" if registry["digest"] else "")
+                     + (", nothing written" if status == "holds" else ""))
         lines += [f"  pushed  {tag}" for tag in registry["pushed"]]
         lines += [f"  skipped {s['tag']}: {s['reason']}" for s in registry["skipped"]]
         lines += [f"  forced  {f['tag']}: --force overrode {f['overrode']}"

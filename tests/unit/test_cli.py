@@ -335,3 +335,14 @@ def test_a_missing_c_directory_is_named_not_built_by_its_name(tmp_path: Path) ->
     assert code == 2
     assert json.loads(out)["error"].startswith(f"-C {missing}: no such directory")
     assert "no dockyard.yml here" not in err  # not taken for a zero-config build
+
+
+def test_the_text_says_a_registry_that_had_everything_got_nothing_written() -> None:
+    from dockyard.cli import _registry_lines
+
+    entry = {"name": "r.io/acme/app", "status": "pushed", "digest": "sha256:" + "a" * 64,
+             "pushed": [], "skipped": [{"tag": "1.0.0", "reason": "already published"}]}
+    assert _registry_lines([entry])[0] == f"r.io/acme/app: holds sha256:{'a' * 64}, nothing written"
+    wrote = {**entry, "pushed": ["1.0.0"], "skipped": []}
+    assert _registry_lines([wrote]) == [f"r.io/acme/app: pushed sha256:{'a' * 64}",
+                                       "  pushed  1.0.0"]
