@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -233,7 +234,8 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     settings, more = _build(data, base, source, env, overrides, flagged)
     problems += [p for p in more if not _related(p[0], flagged)]
     if problems or settings is None:
-        raise ConfigError(source, [_locate(p, m, lines, overrides.inputs) for p, m in problems])
+        raise ConfigError(source, _in_file_order(
+            [_locate(p, m, lines, overrides.inputs) for p, m in problems]))
     return replace(settings, notes=(*settings.notes, *withheld)) if withheld else settings
 
 
@@ -498,6 +500,14 @@ def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _record_lines(item, f"{path}[{index}]", lines)
+
+
+def _in_file_order(located: list[str]) -> list[str]:
+    """Problems with a line in the order of the file, then the rest as they were found."""
+    def line_of(problem: str) -> int:
+        match = re.match(r"line (\d+): ", problem)
+        return int(match.group(1)) if match else sys.maxsize
+    return sorted(located, key=line_of)  # stable: one line's problems keep their order
 
 
 def _locate(path: str, message: str, lines: Mapping[str, int],

@@ -328,3 +328,14 @@ def test_a_rule_split_by_a_yaml_flow_list_says_so(tmp_path: Path) -> None:
     split = [p for p in problems if p.startswith("line 2: tags[1]: unknown attribute 'event'")]
     assert split and "a YAML flow list ([a, b]) splits at every comma" in split[0], problems
     assert '"type=ref,event=branch"' in split[0]
+
+
+def test_problems_are_listed_in_the_order_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "dockyard.yml"
+    path.write_text("tags: [type=sha]\nflavour: [latest=false]\nimages: [a/b]\nimages: [a/c]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert caught.value.problems[:2] == (
+        "line 2: flavour: unknown key (did you mean 'flavor'?)",
+        "line 4: images: is given twice (also on line 3); keep one")
+    assert caught.value.problems[2].startswith("build: no Dockerfile")  # no line: last
