@@ -302,6 +302,17 @@ def read_refs(workdir: Path, *, remote: bool = True) -> Refs | NoGit:
     return Refs(branches, tags, shallow.strip() == "true", found, error)
 
 
+def _no_ssh_prompt(repo: git.Repo) -> dict[str, str]:
+    """ssh in batch mode (no passphrase or host-key question), unless the user chose
+    how git runs ssh (GIT_SSH_COMMAND, GIT_SSH, core.sshCommand)."""
+    if os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH"):
+        return {}
+    with repo.config_reader() as config:
+        if config.get_value("core", "sshCommand", ""):
+            return {}
+    return {"GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+
+
 def _origin_refs(repo: git.Repo) -> tuple[RemoteRefs | None, str | None]:
     """origin's branches and tags as it answers now, or why it did not answer."""
     import git
@@ -309,7 +320,8 @@ def _origin_refs(repo: git.Repo) -> tuple[RemoteRefs | None, str | None]:
     url = strip_credentials(repo.remotes.origin.url)  # registers what it strips, for masking
     try:
         listing = repo.git.ls_remote("--heads", "--tags", "origin",
-                                     kill_after_timeout=_LS_REMOTE_SECONDS)
+                                     kill_after_timeout=_LS_REMOTE_SECONDS,
+                                     env=_no_ssh_prompt(repo))
     except git.GitCommandError as exc:
         reason = _stderr(exc).strip().splitlines()
         detail = reason[-1] if reason else f"exit {exc.status}"

@@ -384,6 +384,33 @@ def test_refs_of_an_origin_that_does_not_answer_say_why(repos: Repos) -> None:
     assert "hunter2" not in got.remote_error and "someone" not in got.remote_error
 
 
+def test_refs_from_an_ssh_origin_never_wait_on_a_question(
+    repos: Repos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ssh runs in batch mode (no passphrase or host-key prompt to hang prune), unless the
+    user chose how git runs ssh."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    seen = tmp_path / "ssh-args"
+    (bin_dir / "ssh").write_text(f'#!/bin/sh\necho "$@" >> {seen}\nexit 255\n')
+    (bin_dir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+    monkeypatch.delenv("GIT_SSH", raising=False)
+    repo = repos.make("repo")
+    repos.git(repo, "remote", "add", "origin", "ssh://git@127.0.0.1:9/acme/app.git")
+
+    got = read_refs(repo)
+
+    assert isinstance(got, Refs) and got.remote is None and got.remote_error
+    assert "-o BatchMode=yes" in seen.read_text()
+
+    seen.unlink()
+    repos.git(repo, "config", "core.sshCommand", "ssh -o ConnectTimeout=3")
+    read_refs(repo)
+    assert "BatchMode" not in seen.read_text() and "ConnectTimeout=3" in seen.read_text()
+
+
 def test_refs_without_origin_are_the_checkouts(repos: Repos) -> None:
     repo = repos.make("repo")
     repos.git(repo, "branch", "feature-y")
