@@ -223,7 +223,7 @@ def test_a_realm_that_is_no_url_fails_the_run_as_a_runtime_failure(
                            f"password: hostile-password}}\n"
                            f"publish: {{retries: 0, timeout_seconds: {TIMEOUT}}}\n")
     assert measured.outcome.code == 1, measured.outcome.stderr
-    assert f"{server.host}: its Bearer challenge's realm" in record["error"], record["error"]
+    assert f"{server.host}/hostile/app: its Bearer challenge's realm" in record["error"]
     assert record["image_id"] is None  # the preflight failed: nothing was built
 
 

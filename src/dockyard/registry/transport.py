@@ -109,7 +109,7 @@ class Transport:
 
     def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
              data: Body | None = None, params: Params | None = None, stream: bool = False,
-             auth: tuple[str, str] | None = None, once: bool = False,
+             once: bool = False,
              limit: int = SMALL_BODY_LIMIT) -> requests.Response:
         """One request (`url` absolute, or a path on this registry), retried on
         connection errors, timeouts, 5xx and 429 unless `once`.
@@ -124,7 +124,7 @@ class Transport:
             attempts += 1
             target = url if url.startswith(("http://", "https://")) else self.url + url
             return self._exchange(method, target, headers=headers, data=data,
-                                  params=params, stream=stream, auth=auth, limit=limit)
+                                  params=params, stream=stream, limit=limit)
 
         try:
             return retrying(attempt, policy=replace(self._policy, retries=0) if once
@@ -155,7 +155,7 @@ class Transport:
 
     def _exchange(self, method: str, url: str, *, headers: Mapping[str, str] | None,
                   data: Body | None, params: Params | None, stream: bool,
-                  auth: tuple[str, str] | None, limit: int) -> requests.Response:
+                  limit: int) -> requests.Response:
         """One attempt: a response that is not a 5xx or 429, or a RegistryError."""
         seconds = self._policy.timeout_seconds
         while True:
@@ -166,7 +166,7 @@ class Transport:
                         method, url, headers=dict(headers or {}), params=params,
                         data=data if data is None or isinstance(data, bytes)
                         else _paced(data, watch),
-                        stream=True, auth=auth, timeout=deadline.socket_timeouts(seconds),
+                        stream=True, timeout=deadline.socket_timeouts(seconds),
                         allow_redirects=method in ("GET", "HEAD"),
                         # per request: REQUESTS_CA_BUNDLE would override a session's verify
                         verify=False if self.insecure else str(self._bundle) if self._bundle
@@ -205,6 +205,12 @@ class Transport:
                     raise self._too_slow(method, url) from None
                 raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
                     from None
+            except ValueError as exc:  # a Location (or a header) that cannot be parsed; never
+                # the exception's text: it can quote a header, the Authorization one included
+                raise RegistryError(self.host, f"{method} {_path_of(url)}: the answer cannot "
+                                    f"be followed ({type(exc).__name__})",
+                                    hint="the registry, or a proxy before it, is broken or "
+                                         "hostile") from None
             if is_transient_status(response.status_code):
                 retry_after = response.headers.get("Retry-After")
                 response.close()
