@@ -733,6 +733,9 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
             problems.append((where, "is set by Dockyard itself and cannot be overridden"))
         elif any(c in value.reveal() for c in "\r\n\0"):
             problems.append((where, "the value must be one line"))  # never show the value
+        elif not _latin_1(value.reveal()):
+            problems.append((where, "the value has a character no HTTP header can carry "
+                                    "(beyond latin-1); percent-encode or base64 it"))
         else:
             headers[name] = value
     url = hook.get("url")
@@ -740,16 +743,33 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
         return None  # missing or refused by the schema
     secrets.register_url(url)  # Slack-style URLs are credentials themselves
     try:
-        urlsplit(url)
+        parts = urlsplit(url)
     except ValueError:  # neither it nor the error is quoted: both may hold a credential
         problems.append((f"{path}.url", "is not a valid URL: its host cannot be read (an "
                                         "IPv6 address is written in [brackets])"))
+        return None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port == 0:
+        problems.append((f"{path}.url", "is not a valid URL: its port is not a number from "
+                                        "1 to 65535"))
         return None
     secret = hook.get("secret")
     empty = secret is not None and not secret.strip()  # a fork PR's secret, say
     return Webhook(url=url, secret=None if empty or secret is None else Secret(secret),
                    required=bool(hook.get("required")), timeout=timeout, events=events,
                    format=fmt, headers=headers, max_attempts=attempts, secret_empty=empty)
+
+
+def _latin_1(text: str) -> bool:
+    """Whether HTTP can carry `text` in a header (as bytes, one a character)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _checkout_of(base: Path) -> Path:
