@@ -215,7 +215,7 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     data = overrides.inputs.over(data)
     problems: list[tuple[str, str]] = []
     data = _interpolate(data, env, "", problems)
-    _register_webhook_urls(data)  # before validation: its errors may quote a URL
+    _register_urls(data)  # before validation: its errors may quote a URL
     withheld: list[str] = []
     if overrides.secrets_withheld:
         data, problems, withheld = _without_withheld(data, problems)
@@ -329,11 +329,26 @@ def _withholdable(path: str) -> bool:
     return _needed_to_publish(path) or _is_build_secret(path)
 
 
-def _register_webhook_urls(data: Any) -> None:
-    hooks = data.get("webhooks") if isinstance(data, dict) else None
+def _register_urls(data: Any) -> None:
+    """Register the credentials any URL-like value carries: webhook URLs, and image names
+    or `registries:` keys written as `user:password@host` (refused, but their problems'
+    keys quote them)."""
+    if not isinstance(data, dict):
+        return
+    hooks = data.get("webhooks")
     for hook in hooks if isinstance(hooks, list) else ():
         if isinstance(hook, dict) and isinstance(hook.get("url"), str):
             secrets.register_url(hook["url"])
+    images = data.get("images")
+    names = [i.get("name") if isinstance(i, dict) else i
+             for i in (images if isinstance(images, list) else ())]
+    registries = data.get("registries")
+    hosts = list(registries) if isinstance(registries, dict) else []
+    for text in (t for t in (*names, *hosts) if isinstance(t, str)):
+        userinfo = text.split("://", 1)[-1].partition("/")[0].rpartition("@")[0]
+        user, colon, password = userinfo.partition(":")
+        if userinfo:  # `<token>@host` as `https://<token>@host/` is for a webhook
+            secrets.register(password if colon else user)
 
 
 def _related(path: str, flagged: frozenset[str]) -> bool:
