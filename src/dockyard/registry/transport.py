@@ -89,6 +89,7 @@ class Transport:
         # the deadline of each streamed response, for `stream` to restart per chunk
         self._streams: weakref.WeakKeyDictionary[requests.Response, Deadline] = \
             weakref.WeakKeyDictionary()
+        self._unanswered: weakref.WeakSet[requests.Response] = weakref.WeakSet()
         if self._own_session:
             # Loopback registries are never reached through an HTTP(S)_PROXY.
             self._http.trust_env = not self.url.startswith("http://")
@@ -118,6 +119,7 @@ class Transport:
         `stream`: then read it with `stream`.
         """
         attempts = 0
+        unanswered = False
 
         def attempt() -> requests.Response:
             nonlocal attempts
@@ -126,19 +128,33 @@ class Transport:
             return self._exchange(method, target, headers=headers, data=data,
                                   params=params, stream=stream, limit=limit)
 
+        def retried(_: int, failure: RegistryError, __: float) -> None:
+            nonlocal unanswered
+            unanswered = unanswered or failure.status is None
+
         try:
-            return retrying(attempt, policy=replace(self._policy, retries=0) if once
-                            else self._policy, catch=RegistryError,
-                            transient=lambda failure: failure.transient,
-                            retry_after=lambda failure: failure.retry_after
-                            if isinstance(failure, _Unavailable) else None,
-                            sleep=self._sleep, rand=self._rand, clock=self._clock)
+            response = retrying(attempt, policy=replace(self._policy, retries=0) if once
+                                else self._policy, catch=RegistryError,
+                                transient=lambda failure: failure.transient,
+                                retry_after=lambda failure: failure.retry_after
+                                if isinstance(failure, _Unavailable) else None,
+                                sleep=self._sleep, rand=self._rand, clock=self._clock,
+                                on_retry=retried)
         except _Unavailable as failure:
             raise RegistryError(self.host, f"{method} {_path_of(url)} still failed with HTTP "
                                 f"{failure.status} after {attempts} attempts",
                                 status=failure.status, transient=True,
                                 hint="the registry is down or overloaded; run again later "
                                      "(raise publish.retries to wait longer)") from None
+        if unanswered:
+            self._unanswered.add(response)
+        return response
+
+    def unanswered_before(self, response: requests.Response) -> bool:
+        """Whether an attempt before the one `response` answers got no answer at all (the
+        connection dropped, or it timed out): the registry may have carried it out, so a
+        DELETE retried may find gone what it deleted itself."""
+        return response in self._unanswered
 
     def stream(self, response: requests.Response) -> Iterator[bytes]:
         """The body of a response sent with `stream=True`, in chunks; a chunk that takes
