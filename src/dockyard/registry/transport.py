@@ -301,14 +301,15 @@ def api_refusal(host: str, response: requests.Response, what: str,
     return refusal(host, response, what)
 
 
-def deleted(host: str, response: requests.Response, what: str, access_hint: str,
+def deleted(transport: Transport, response: requests.Response, what: str, access_hint: str,
             done: tuple[int, ...] = (200, 202, 204)) -> bool:
-    """Whether a hosted API's DELETE removed it: False when there was nothing there (404);
-    a refusal is raised (`api_refusal`)."""
+    """Whether a hosted API's DELETE (sent over `transport`) removed it: False when there
+    was nothing there (404), unless an attempt before went unanswered (it was this
+    DELETE that removed it); a refusal is raised (`api_refusal`)."""
     if response.status_code == 404:
-        return False
+        return transport.unanswered_before(response)
     if response.status_code not in done:
-        raise api_refusal(host, response, what, access_hint)
+        raise api_refusal(transport.host, response, what, access_hint)
     return True
 
 
