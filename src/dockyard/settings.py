@@ -768,8 +768,12 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
     except ValueError:  # not a number, or past 65535
         port = 0
     if port == 0:
-        problems.append((f"{path}.url", "is not a valid URL: its port is not a number from "
-                                        "1 to 65535"))
+        # `user:pa/ss@host`: the netloc ends at the '/', and `pa` is taken for a port
+        cut = "@" not in parts.netloc and "@" in url.partition("://")[2]
+        problems.append((f"{path}.url", "is not a valid URL: its password holds a '/', '?' "
+                                        "or '#' that is not percent-encoded (write %2F, %3F, "
+                                        "%23)" if cut else "is not a valid URL: its port is "
+                                        "not a number from 1 to 65535"))
         return None
     secret = hook.get("secret")
     empty = secret is not None and not secret.strip()  # a fork PR's secret, say

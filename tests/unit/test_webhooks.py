@@ -191,6 +191,13 @@ def test_a_webhook_url_whose_port_is_no_port_is_refused_without_showing_it(
     assert "hook-tok-5531" not in text
 
 
+def test_a_password_cut_by_an_unencoded_slash_is_named_as_such(tmp_path: Path) -> None:
+    text = config_problems(tmp_path, "url: 'http://bot:pw+9x/Qm-5531@127.0.0.1:9/hook'")
+    assert ("webhooks[0].url: is not a valid URL: its password holds a '/', '?' or '#' "
+            "that is not percent-encoded (write %2F, %3F, %23)") in text
+    assert "5531" not in text and "pw+9x" not in text
+
+
 def test_a_header_value_beyond_latin_1_is_refused_without_showing_it(tmp_path: Path) -> None:
     """HTTP carries header values as bytes, latin-1 at most: a '\u20ac' was a failed
     delivery, 'a bug, please report it'."""
