@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard import secrets
 from dockyard.schema import did_you_mean
 from dockyard.secrets import Secret
 
@@ -22,6 +23,15 @@ CACHE_TYPES = ("registry", "inline", "local", "gha", "s3", "azblob")
 # What each cache type cannot do without (buildx's own rules, said before a build starts)
 _CACHE_NEEDS = {("from", "registry"): "ref", ("to", "registry"): "ref",
                 ("from", "local"): "src", ("to", "local"): "dest"}
+# A cache's attributes that are credentials, by cache type, and the variable of buildx's
+# environment it reads each from when the entry leaves it out: they go there, never on its
+# command line (`ps` shows that to everyone on the machine).
+CACHE_CREDENTIALS = {
+    "gha": {"token": "ACTIONS_RUNTIME_TOKEN"},
+    "s3": {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+           "session_token": "AWS_SESSION_TOKEN"},
+}
+_CACHE_SECRETS = ("token", "secret_access_key", "session_token")  # masked (of any type)
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?")
 _PROVENANCE_MODES = ("min", "max")
@@ -80,6 +90,7 @@ def parse_buildkit(raw: Mapping[str, Any], base: Path, problems: Problems, *,
             problems.append((where, f"the id '{key}' is in build.secrets too; give each "
                                     "secret one id"))
         files[str(key)] = path
+    credentials: dict[str, tuple[str, str]] = {}  # variable -> (where, value), for both
     backend = str(raw.get("backend") or "auto")
     if backend not in BACKENDS:
         problems.append(("build.backend", f"unknown backend '{backend}'"
@@ -91,8 +102,8 @@ def parse_buildkit(raw: Mapping[str, Any], base: Path, problems: Problems, *,
         secret_files=files,
         ssh=tuple(_ssh(_items(raw.get("ssh")), base, problems, checking_files)),
         platforms=tuple(_platforms(_items(raw.get("platforms"), split=True), problems)),
-        cache_from=tuple(_cache("from", _items(raw.get("cache_from")), problems)),
-        cache_to=tuple(_cache("to", _items(raw.get("cache_to")), problems)),
+        cache_from=tuple(_cache("from", _items(raw.get("cache_from")), problems, credentials)),
+        cache_to=tuple(_cache("to", _items(raw.get("cache_to")), problems, credentials)),
         provenance=_attestation("provenance", raw.get("provenance"), problems),
         sbom=_attestation("sbom", raw.get("sbom"), problems),
         builder=_builder(raw.get("builder"), problems),
@@ -158,15 +169,29 @@ def _platforms(items: Sequence[str], problems: Problems) -> list[str]:
     return found
 
 
-def _cache(direction: str, items: Sequence[str], problems: Problems) -> list[str]:
+def _cache(direction: str, items: Sequence[str], problems: Problems,
+           credentials: dict[str, tuple[str, str]]) -> list[str]:
     """build-push-action's cache strings: `type=...,key=value`, or a bare reference
-    (a registry cache, as buildx reads it)."""
+    (a registry cache, as buildx reads it). Credentials in them are registered for
+    masking; `credentials` collects them by buildx variable, across cache_from and
+    cache_to, for one value each."""
     for index, item in enumerate(items):
         where = f"build.cache_{direction}[{index}]"
         if "=" not in item:
             continue  # `ghcr.io/acme/app:cache`: type=registry,ref=...
         pairs = csv_pairs(item)
+        for key in _CACHE_SECRETS:
+            if pairs.get(key):
+                secrets.register(pairs[key])
         kind = pairs.get("type")
+        for key, variable in CACHE_CREDENTIALS.get(kind or "", {}).items():
+            value = pairs.get(key)
+            if not value:
+                continue
+            first, before = credentials.setdefault(variable, (where, value))
+            if before != value:  # neither value is shown
+                problems.append((where, f"its {key} differs from {first}'s; one build takes "
+                                        f"one {kind} {key} (buildx reads it from {variable})"))
         if kind is None:
             problems.append((where, "names no type; write type=registry,ref=IMAGE (or "
                                     f"{', '.join(CACHE_TYPES[1:])})"))

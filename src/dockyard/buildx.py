@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dockyard import imagescan
+from dockyard.buildkit import CACHE_CREDENTIALS, csv_pairs
 from dockyard.engine import PushResult, docker_config_credentials, dockerfile_line, plain_text
 from dockyard.errors import BuildError, DockyardError, InputError, PublishError
 from dockyard.names import parse_image
@@ -62,6 +63,22 @@ def _ignore(_: str) -> None:
 
 def _no_progress(task: str, current: int, total: int | None) -> None:
     pass
+
+
+def _without_credentials(item: str, env: dict[str, str]) -> str:
+    """A cache entry without its credentials, each put in `env` under the variable buildx
+    reads it from (one value per variable: buildkit's parsing checked that)."""
+    variables = CACHE_CREDENTIALS.get(csv_pairs(item).get("type", "")) if "=" in item else None
+    if not variables:
+        return item
+    kept = []
+    for part in item.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() in variables:
+            env[variables[key.strip()]] = value.strip()
+        else:
+            kept.append(part)
+    return ",".join(kept)
 
 
 @dataclass(frozen=True)
@@ -112,9 +129,9 @@ def invocation(binary: str, build: Build, *, tags: Sequence[str], labels: Mappin
     for item in kit.ssh:
         argv += ["--ssh", item]
     for item in kit.cache_from:
-        argv += ["--cache-from", item]
+        argv += ["--cache-from", _without_credentials(item, env)]
     for item in kit.cache_to:
-        argv += ["--cache-to", item]
+        argv += ["--cache-to", _without_credentials(item, env)]
     if kit.provenance is not None:
         argv.append(f"--provenance={kit.provenance}")
     if kit.sbom is not None:

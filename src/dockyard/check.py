@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.context import Context
+from dockyard.engine import shown_host
 from dockyard.errors import DockyardError
 from dockyard.settings import Settings
 
@@ -59,7 +60,8 @@ def _engine(env: Mapping[str, str], connect: Callable[[Mapping[str, str]], Any])
     except DockyardError as exc:
         return Check("engine", False, exc.message, exc.hint)
     engine.close()
-    return Check("engine", True, f"reachable at {env.get('DOCKER_HOST') or 'the default socket'}")
+    return Check("engine", True, "reachable at " + (shown_host(env) if env.get("DOCKER_HOST")
+                                                    else "the default socket"))
 
 
 def _builder(settings: Settings, env: Mapping[str, str]) -> list[Check]:

@@ -28,7 +28,7 @@ import docker.auth
 import docker.errors
 import requests
 
-from dockyard import imagescan
+from dockyard import imagescan, secrets
 from dockyard.errors import BuildError, EngineError, PublishError
 from dockyard.remedies import registry_remedy
 from dockyard.secrets import Secret
@@ -68,6 +68,23 @@ def _no_progress(task: str, current: int, total: int | None) -> None:
     pass
 
 
+def shown_host(env: Mapping[str, str]) -> str:
+    """The engine's address as messages show it: DOCKER_HOST without its user and
+    password (`tcp://user:password@host`, for an engine behind an authenticating proxy),
+    which are registered for masking wherever docker-py quotes them."""
+    host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    scheme, sep, rest = host.partition("://")
+    userinfo, at, _ = rest.partition("/")[0].rpartition("@")
+    if not (sep and at):
+        return host
+    user, colon, password = userinfo.partition(":")
+    if not colon and scheme not in ("http", "https"):
+        return host  # ssh://user@host: a user name, no credential
+    secrets.register(password if colon else user)  # http://<token>@host too
+    secrets.register(host)
+    return f"{scheme}://{rest[len(userinfo) + 1:]}"
+
+
 class Engine:
     """A connection to one Docker engine.
 
@@ -97,9 +114,8 @@ class Engine:
         if client is not None:
             client.close()
         _collect_leaked_socket()
-        host = env.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         raise EngineError(
-            f"cannot reach the Docker engine at {host}: {problem}",
+            f"cannot reach the Docker engine at {shown_host(env)}: {problem}",
             hint="start it (`sudo systemctl start docker`, or `dockerd &`) "
                  "or point DOCKER_HOST at a running engine",
         )

@@ -71,9 +71,11 @@ def image_problem(name: str) -> str | None:
         return "an image name must not be empty"
     if len(name) > _MAX_NAME:
         return f"'{name[:40]}...' is longer than {_MAX_NAME} characters"
+    first, _, rest = name.partition("/")
+    if rest and "@" in first:
+        return credentials_problem(first)
     if "@" in name:
         return f"'{name}' has a digest; give the name only (e.g. '{name.split('@')[0]}')"
-    first, _, rest = name.partition("/")
     host_part = first if rest and _has_host(first) else ""
     path = rest if host_part else name
     if ":" in path:
@@ -116,9 +118,19 @@ def _port_problem(host: str) -> str | None:
     return None
 
 
+def credentials_problem(host: str) -> str:
+    """What to say of a host written with credentials (`user:password@host`), naming the
+    host alone: the rest is a secret, and must not be quoted, lower-cased or not."""
+    return (f"'{host.rpartition('@')[2]}' is written with credentials (user:password@); "
+            "write the host alone, and the credentials under `registries:` as username "
+            "and password")
+
+
 def host_problem(host: str) -> str | None:
     """Why `host` (a `registries:` key, already normalised) names no registry; None when
     it can."""
+    if "@" in host:
+        return credentials_problem(host)
     if not _HOST.fullmatch(host):
         return (f"'{host}' is not a registry host; write it as in the image names, such as "
                 "ghcr.io or 127.0.0.1:5000")

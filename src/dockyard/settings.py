@@ -215,7 +215,7 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     data = overrides.inputs.over(data)
     problems: list[tuple[str, str]] = []
     data = _interpolate(data, env, "", problems)
-    _register_webhook_urls(data)  # before validation: its errors may quote a URL
+    _register_urls(data)  # before validation: its errors may quote a URL
     withheld: list[str] = []
     if overrides.secrets_withheld:
         data, problems, withheld = _without_withheld(data, problems)
@@ -329,11 +329,26 @@ def _withholdable(path: str) -> bool:
     return _needed_to_publish(path) or _is_build_secret(path)
 
 
-def _register_webhook_urls(data: Any) -> None:
-    hooks = data.get("webhooks") if isinstance(data, dict) else None
+def _register_urls(data: Any) -> None:
+    """Register the credentials any URL-like value carries: webhook URLs, and image names
+    or `registries:` keys written as `user:password@host` (refused, but their problems'
+    keys quote them)."""
+    if not isinstance(data, dict):
+        return
+    hooks = data.get("webhooks")
     for hook in hooks if isinstance(hooks, list) else ():
         if isinstance(hook, dict) and isinstance(hook.get("url"), str):
             secrets.register_url(hook["url"])
+    images = data.get("images")
+    names = [i.get("name") if isinstance(i, dict) else i
+             for i in (images if isinstance(images, list) else ())]
+    registries = data.get("registries")
+    hosts = list(registries) if isinstance(registries, dict) else []
+    for text in (t for t in (*names, *hosts) if isinstance(t, str)):
+        userinfo = text.split("://", 1)[-1].partition("/")[0].rpartition("@")[0]
+        user, colon, password = userinfo.partition(":")
+        if userinfo:  # `<token>@host` as `https://<token>@host/` is for a webhook
+            secrets.register(password if colon else user)
 
 
 def _related(path: str, flagged: frozenset[str]) -> bool:
@@ -733,6 +748,9 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
             problems.append((where, "is set by Dockyard itself and cannot be overridden"))
         elif any(c in value.reveal() for c in "\r\n\0"):
             problems.append((where, "the value must be one line"))  # never show the value
+        elif not _latin_1(value.reveal()):
+            problems.append((where, "the value has a character no HTTP header can carry "
+                                    "(beyond latin-1); percent-encode or base64 it"))
         else:
             headers[name] = value
     url = hook.get("url")
@@ -740,16 +758,37 @@ def _webhook(hook: Mapping[str, Any], path: str, problems: list[tuple[str, str]]
         return None  # missing or refused by the schema
     secrets.register_url(url)  # Slack-style URLs are credentials themselves
     try:
-        urlsplit(url)
+        parts = urlsplit(url)
     except ValueError:  # neither it nor the error is quoted: both may hold a credential
         problems.append((f"{path}.url", "is not a valid URL: its host cannot be read (an "
                                         "IPv6 address is written in [brackets])"))
+        return None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port == 0:
+        # `user:pa/ss@host`: the netloc ends at the '/', and `pa` is taken for a port
+        cut = "@" not in parts.netloc and "@" in url.partition("://")[2]
+        problems.append((f"{path}.url", "is not a valid URL: its password holds a '/', '?' "
+                                        "or '#' that is not percent-encoded (write %2F, %3F, "
+                                        "%23)" if cut else "is not a valid URL: its port is "
+                                        "not a number from 1 to 65535"))
         return None
     secret = hook.get("secret")
     empty = secret is not None and not secret.strip()  # a fork PR's secret, say
     return Webhook(url=url, secret=None if empty or secret is None else Secret(secret),
                    required=bool(hook.get("required")), timeout=timeout, events=events,
                    format=fmt, headers=headers, max_attempts=attempts, secret_empty=empty)
+
+
+def _latin_1(text: str) -> bool:
+    """Whether HTTP can carry `text` in a header (as bytes, one a character)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _checkout_of(base: Path) -> Path:

@@ -9,6 +9,7 @@ that their time and peak memory are theirs alone.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,9 @@ import requests
 from dockyard import webhooks
 from dockyard.registry import RegistryClient, RegistryError, RetryPolicy
 from dockyard.registry import client as registry_client
-from dockyard.settings import Webhook
+from dockyard.registry.auth import push_scope
+from dockyard.secrets import Secret
+from dockyard.settings import Credentials, Webhook
 from support import hostile
 from support.cli import run_cli
 from support.hostile import HostileServer
@@ -162,6 +165,82 @@ def test_a_head_answer_is_not_read_whatever_its_content_length(
     with RegistryClient(server.host, policy=RetryPolicy(retries=0,
                                                         timeout_seconds=TIMEOUT)) as client:
         assert client.blob_exists("hostile/app", hostile.CONFIG_DIGEST)
+
+
+# ------------------------------------------------------------------ token services
+
+CREDENTIALS = Credentials("hostile", Secret("hostile-password"))
+# a password beyond latin-1: the engine sends it, as any credentials, in UTF-8
+EURO_PASSWORD = "h\u00f6stile-\u20ac-password"
+TOKEN_FAULTS = {
+    "a token beyond ASCII": ({"/token": hostile.malformed('{"token": "t\u20acken"}'.encode())},
+                             "answered something that is not a token"),
+    "a token that is an object": ({"/token": hostile.malformed(b'{"token": {"a": 1}}')},
+                                  "answered something that is not a token"),
+    "a realm that is no URL": ({"/v2/$": hostile.bearer("http://[::1")},
+                               "its Bearer challenge's realm is not an http(s) URL"),
+    "a realm without a scheme": ({"/v2/$": hostile.bearer("::::")},
+                                 "its Bearer challenge's realm is not an http(s) URL"),
+    "a redirect to a malformed URL": ({"/token": hostile.redirect("http://[::1/x")},
+                                      "GET /token: the answer cannot be followed"),
+    "a redirect loop": ({"/token": hostile.redirect("/token")},
+                        "request failed: TooManyRedirects"),
+}
+
+
+@pytest.mark.parametrize("credentials", [CREDENTIALS, None], ids=["login", "anonymous"])
+@pytest.mark.parametrize("case", list(TOKEN_FAULTS))
+def test_a_hostile_token_service_is_a_registry_error(
+    case: str, credentials: Credentials | None, servers: Callable[..., HostileServer],
+) -> None:
+    faults, expected = TOKEN_FAULTS[case]
+    server = servers({"/v2/$": hostile.bearer(), **faults})
+    with RegistryClient(server.host, credentials, policy=RetryPolicy(
+            retries=0, timeout_seconds=TIMEOUT)) as client, \
+            pytest.raises(RegistryError, match=re.escape(expected)) as raised:
+        client.authenticate([push_scope("hostile/app")])
+    assert str(raised.value).startswith(server.host)
+
+
+@pytest.mark.parametrize(("username", "password"), [("hostile", EURO_PASSWORD),
+                                                    ("h\u00f6stile-\u20ac", "hostile-password")])
+def test_credentials_beyond_latin_1_reach_the_token_service_in_utf_8(
+    username: str, password: str, servers: Callable[..., HostileServer],
+) -> None:
+    server = servers({"/v2/$": hostile.bearer(), "/token": hostile.token_for(username, password)})
+    with RegistryClient(server.host, Credentials(username, Secret(password)), policy=RetryPolicy(
+            retries=0, timeout_seconds=TIMEOUT)) as client:
+        client.authenticate([push_scope("hostile/app")])  # the token opened /v2/
+    assert [r.split("?")[0] for r in server.requests] == ["GET /v2/", "GET /token", "GET /v2/"]
+
+
+def test_a_realm_that_is_no_url_fails_the_run_as_a_runtime_failure(
+    release: Path, servers: Callable[..., HostileServer],
+) -> None:
+    server = servers({"/v2/$": hostile.bearer("http://[::1")})
+    measured, record = run(release, f"images: [{server.host}/hostile/app]\n{SEMVER}"
+                           f"registries:\n  {server.host}: {{username: hostile, "
+                           f"password: hostile-password}}\n"
+                           f"publish: {{retries: 0, timeout_seconds: {TIMEOUT}}}\n")
+    assert measured.outcome.code == 1, measured.outcome.stderr
+    assert f"{server.host}/hostile/app: its Bearer challenge's realm" in record["error"]
+    assert record["image_id"] is None  # the preflight failed: nothing was built
+
+
+def test_a_password_beyond_latin_1_logs_in_for_a_whole_run(
+    release: Path, servers: Callable[..., HostileServer],
+) -> None:
+    """As the healthy control above, behind a token service: it gets as far as the release
+    the registry holds, the password sent as the engine sends it and never shown."""
+    server = servers({"^/v2/": hostile.bearer(),
+                      "/token": hostile.token_for("hostile", EURO_PASSWORD)})
+    measured, record = run(release, f"images: [{server.host}/hostile/app]\n{SEMVER}"
+                           f"registries:\n  {server.host}: {{username: hostile, "
+                           f"password: '{EURO_PASSWORD}'}}\n"
+                           f"publish: {{retries: 0, timeout_seconds: {TIMEOUT}}}\n")
+    assert measured.outcome.code == 1, measured.outcome.stderr
+    assert "already exists, built from revision 000000000000" in record["error"]
+    assert EURO_PASSWORD not in measured.outcome.stdout + measured.outcome.stderr
 
 
 # ------------------------------------------------------------------ webhooks

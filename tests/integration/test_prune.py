@@ -18,6 +18,7 @@ from dockyard.registry import RegistryClient
 from dockyard.settings import Overrides, load_settings
 from support.cli import run_cli
 from support.images import push_image, push_index
+from support.proxy import FaultProxy
 from support.registry import Registry, RegistryFactory
 
 NAME = "acme/app"
@@ -159,6 +160,30 @@ def test_apply_removes_exactly_the_expected_tags_and_a_second_prune_deletes_noth
     assert again.code == 0, again.stderr
     assert again.json["repositories"][0]["deleted"] == []
     assert set(registry.tags(NAME)) == KEPT
+
+
+def test_a_delete_whose_answer_was_lost_is_in_the_record_with_its_restore_command(
+        tmp_path: Path, history: History) -> None:
+    """The registry deleted the image, the answer never came, the retry found it gone: the
+    record says it was deleted, with the command that puts it back. It said "was gone
+    already" and left it out, restore command and all."""
+    registry = history.registry
+    proxy = FaultProxy(registry.host)
+    try:
+        proxy.lose(r"/manifests/sha256:", method="DELETE")  # the first image deleted
+        (tmp_path / "dockyard.yml").write_text(CONFIG.format(host=proxy.host))
+        done = run_cli(tmp_path, *PRUNE, "--apply", "--output", "record.json")
+        lost = [s for s in proxy.seen if s.method == "DELETE" and s.status is None]
+    finally:
+        proxy.close()
+    assert done.code == 0, done.stderr
+    assert len(lost) == 1  # the fault did strike, after the registry deleted
+    assert set(registry.tags(NAME)) == KEPT
+    (repo,) = json.loads((tmp_path / "record.json").read_text())["repositories"]
+    deleted = {d["digest"] for d in repo["deleted"]}
+    assert deleted == {history.digests[key] for key in ("d", "f", "h", "k", "k-amd64",
+                                                         "k-arm64")}
+    assert "gone already" not in done.stderr
 
 
 def test_text_output_says_what_would_go_and_that_nothing_went(

@@ -72,6 +72,20 @@ def test_ghcr_images_are_deleted_as_package_versions_paged_and_rate_limited(
     assert [m for m, _ in api.requests[5:]] == ["DELETE"] * 3
 
 
+def test_a_version_deleted_whose_answer_was_lost_is_in_the_record(
+        api: PackagesApi, tmp_path: Path) -> None:
+    """GitHub deleted it, the answer never came, the retry's 404 found it gone: it was
+    "gone already", left out of the record with its restore command."""
+    api.build("acme/app", "1.0.0", "1.0.0")
+    closed = {api.build("acme/app", f"pr-{n}", f"pr-{n}") for n in (1, 3)}
+    api.lost.append("DELETE")
+    done = prune_hosted(api, GHCR, "ghcr.io", tmp_path, open_prs=OPEN)
+    assert done["status"] == "pruned", done["error"]
+    assert sorted(api.registry.tags("acme/app")) == ["1.0.0"]
+    assert [m for m, _ in api.requests].count("DELETE") == 3  # one sent again: 404
+    assert {d["digest"] for d in done["deleted"]} == closed  # type: ignore[union-attr]
+
+
 def test_a_wrong_token_skips_the_registry_whole(api: PackagesApi, tmp_path: Path) -> None:
     api.build("acme/app", "pr-1", "pr-1")
     api.build("acme/app", "pr-3", "pr-3")

@@ -225,3 +225,43 @@ def test_a_fork_s_unset_push_and_notify_variables_do_not_fail_the_config(
     planned = run_cli(repo, "plan", env=env)
     assert planned.code == 0
     assert "uses ${REGISTRY_PASSWORD}, which is not set: `run` needs it" in planned.stderr
+
+
+HOST_PASSWORD = "HostPw-Hunter22x"  # mixed case: a lower-cased quote of it leaks it too
+CREDENTIAL_HOST = f"bot:{HOST_PASSWORD}@127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("config", [
+    f"images: ['{CREDENTIAL_HOST}/acme/app']\n",
+    f"images: [127.0.0.1:5000/acme/app]\nregistries:\n  '{CREDENTIAL_HOST}': "
+    "{username: u, password: pw-123}\n",
+    f"images: [127.0.0.1:5000/acme/app]\nregistries:\n  'https://{CREDENTIAL_HOST}': "
+    "{username: u, password: pw-123}\n",
+], ids=["image", "registries key", "registries URL key"])
+def test_credentials_written_into_a_registry_host_are_refused_and_never_quoted(
+    git_repo: Callable[..., Path], config: str,
+) -> None:
+    """`user:password@host` is how a URL carries them; Dockyard takes them under
+    `registries:`. The name was quoted, lower-cased or not, in the config error."""
+    repo = git_repo(tags=("v0.1.0",))
+    write(repo, "dockyard.yml", config)
+    for command in (("plan",), ("run", "--format", "json"), ("check",)):
+        outcome = run_cli(repo, *command)
+        assert outcome.code == (1 if command == ("check",) else 2), outcome.stderr
+        assert "'127.0.0.1:5000' is written with credentials" in outcome.stderr + outcome.stdout
+        assert HOST_PASSWORD.lower() not in (outcome.stdout + outcome.stderr).lower()
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "http"])
+def test_credentials_in_docker_host_are_never_quoted(
+    git_repo: Callable[..., Path], scheme: str,
+) -> None:
+    """An engine behind an authenticating proxy; the error named DOCKER_HOST whole."""
+    repo = git_repo(tags=("v0.1.0",))
+    write(repo, "dockyard.yml", "images: [local/dockerhost]\n")
+    env = {"DOCKER_HOST": f"{scheme}://bot:{HOST_PASSWORD}@127.0.0.1:9"}  # nothing listens
+    for command in (("run", "--no-push", "--format", "json"), ("check",)):
+        outcome = run_cli(repo, *command, env=env)
+        assert outcome.code == 1, outcome.stderr
+        assert "127.0.0.1:9" in outcome.stderr + outcome.stdout  # still says which engine
+        assert HOST_PASSWORD not in outcome.stdout + outcome.stderr

@@ -169,6 +169,7 @@ def test_the_scan_finds_a_leak_when_there_is_one() -> None:
     "required webhook answering 500",
     "credential-bearing webhook URL that cannot be reached",
     "credential-bearing webhook URL that fails validation",
+    "credential-bearing webhook URL whose password is not percent-encoded",
 ])
 def test_no_secret_leaves_in_any_form_on_any_failure_path(
     path: str, git_repo: Callable[..., Path], base_image: str, scan_registry: Registry,
@@ -198,9 +199,16 @@ def test_no_secret_leaves_in_any_form_on_any_failure_path(
         receiver.script([500, 500])
         hooks = _hook(receiver.url, required=True)
     elif path.startswith("credential-bearing webhook URL that cannot"):
+        # percent-encoded: its '/' would end the host part (the next case)
+        hostile_url = (f"http://hookbot:{quote(HOOK_PASSWORD, safe='')}@127.0.0.1:"
+                       f"{_dead_port()}/services/T0/B0/{HOOK_PATH_TOKEN}"
+                       f"?token={HOOK_QUERY_TOKEN}")
+        hooks += _hook("${HOSTILE_URL}", required=True)
+    elif path.endswith("not percent-encoded"):
         hostile_url = (f"http://hookbot:{HOOK_PASSWORD}@127.0.0.1:{_dead_port()}"
                        f"/services/T0/B0/{HOOK_PATH_TOKEN}?token={HOOK_QUERY_TOKEN}")
         hooks += _hook("${HOSTILE_URL}", required=True)
+        expected_code = 2
     else:
         hostile_url = (f"ftp://hookbot:{HOOK_PASSWORD}@127.0.0.1/services/T0/B0/"
                        f"{HOOK_PATH_TOKEN}?token={HOOK_QUERY_TOKEN}")

@@ -9,6 +9,7 @@ host or a wedged server sends.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -31,6 +32,7 @@ MANIFEST = json.dumps({
     "layers": []}).encode()
 MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 _BLOCK = b"x" * (64 * 1024)
+TOKEN = "hostile-token"  # what `token_for` hands out and `bearer` takes
 
 Fault = Callable[["_Handler"], None]
 
@@ -114,6 +116,39 @@ def unavailable(retry_after: str) -> Fault:
     """503 with the Retry-After given, however odd ("nan", "inf", "-1", a bad date)."""
     def fault(handler: _Handler) -> None:
         handler.answer(503, b"", "text/plain", {"Retry-After": retry_after})
+    return fault
+
+
+def bearer(realm: str = "/token", token: str = TOKEN) -> Fault:
+    """A registry behind a token service: 401 with a Bearer challenge naming `realm` (a
+    path on this server, or any text as it is), unless the request carries `token`."""
+    def fault(handler: _Handler) -> None:
+        if handler.headers.get("Authorization") == f"Bearer {token}":
+            handler.registry()
+            return
+        url = handler.hostile.url + realm if realm.startswith("/") else realm
+        handler.answer(401, b'{"errors": [{"code": "UNAUTHORIZED"}]}', "application/json",
+                       {"WWW-Authenticate": f'Bearer realm="{url}",service="hostile"'})
+    return fault
+
+
+def token_for(username: str, password: str, token: str = TOKEN) -> Fault:
+    """A token service that hands out `token` to Basic credentials sent as the engine
+    sends them (base64 of `username:password` in UTF-8), and refuses anything else."""
+    pair = base64.b64encode(f"{username}:{password}".encode()).decode()
+
+    def fault(handler: _Handler) -> None:
+        if handler.headers.get("Authorization") == f"Basic {pair}":
+            handler.answer(200, json.dumps({"token": token}).encode(), "application/json")
+        else:
+            handler.answer(401, b"{}", "application/json")
+    return fault
+
+
+def redirect(location: str) -> Fault:
+    """302 to `location`, however malformed (or to itself, for ever)."""
+    def fault(handler: _Handler) -> None:
+        handler.answer(302, b"", "text/plain", {"Location": location})
     return fault
 
 
@@ -209,11 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command == "POST" and not self.path.startswith("/v2/"):
                 self.answer(200, b'{"ok": true}', "application/json")  # a webhook receiver
             else:
-                self._registry()
+                self.registry()
         except OSError:  # the client hung up: what a hostile server hopes for
             self.close_connection = True
 
-    def _registry(self) -> None:
+    def registry(self) -> None:
+        """Answer as the healthy registry would."""
         if self.command == "POST" and self.path.endswith("/blobs/uploads/"):
             self.answer(202, b"", "text/plain", {"Location": self.path + "session-1"})
             return

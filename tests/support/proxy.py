@@ -39,6 +39,7 @@ class Fault:
     remaining: int | None  # None: forever
     retry_after: str | None = None
     hits: int = 0
+    forward: bool = False  # dropped only after the registry did what was asked (`lose`)
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -101,6 +102,14 @@ class FaultProxy:
 
     def drop(self, pattern: str, *, times: int | None = 1, method: str | None = None) -> Fault:
         fault = Fault(re.compile(pattern), method, None, times)
+        with self._state.lock:
+            self._state.faults.append(fault)
+        return fault
+
+    def lose(self, pattern: str, *, times: int | None = 1, method: str | None = None) -> Fault:
+        """Forward the request, then drop the connection instead of relaying the answer:
+        the registry did it, and the client cannot know."""
+        fault = Fault(re.compile(pattern), method, None, times, forward=True)
         with self._state.lock:
             self._state.faults.append(fault)
         return fault
@@ -209,6 +218,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                         self.headers.get("Transfer-Encoding", "").lower() == "chunked")
             fault = proxy._take_fault(self.command, split.path)
             if fault is not None and fault.status is None:
+                if fault.forward:
+                    self._forward(seen, body, relay=False)
                 proxy._record(seen)
                 self.close_connection = True
                 self.connection.shutdown(2)  # drop it: no status line at all
@@ -258,7 +269,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self._answer(seen, 200, {"Content-Type": "application/json"},
                          json.dumps({"token": token, "expires_in": 300}).encode())
 
-        def _forward(self, seen: Seen, body: bytes) -> None:
+        def _forward(self, seen: Seen, body: bytes, *, relay: bool = True) -> None:
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=UPSTREAM_TIMEOUT)
             try:
                 headers = {k: v for k, v in self.headers.items()
@@ -273,6 +284,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                            if k.lower() not in HOP_BY_HOP}
             finally:
                 upstream.close()
+            if not relay:
+                return
             if proxy.tag_page_size and self.command == "GET" \
                     and seen.path.endswith("/tags/list") and response.status == 200:
                 content = self._page(seen, relayed, content)

@@ -39,6 +39,8 @@ class StandIn:
         self.registry = registry  # where the images are, as the hosted registry's own
         self.requests: list[tuple[str, str]] = []
         self.statuses: deque[int] = deque()
+        # methods whose next request is carried out, then its answer dropped unsent
+        self.lost: deque[str] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         host, port = self._server.server_address[:2]
@@ -116,6 +118,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             status, headers, answer = standin.receive(self.command, self.path, body,
                                                       dict(self.headers.items()))
+            if self.command in standin.lost:  # done; the client never hears of it
+                standin.lost.remove(self.command)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             self.send_response(status)
             for key, value in headers.items():
                 if key.lower() != "content-length" or self.command == "HEAD":

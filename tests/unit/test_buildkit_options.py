@@ -110,3 +110,34 @@ def test_ci_inputs_use_build_push_actions_names(repo: Path) -> None:
 def test_a_bad_input_names_its_variable(repo: Path) -> None:
     with pytest.raises(ConfigError, match=r"build.platforms\[0\] \(from DOCKYARD_PLATFORMS\)"):
         settle(repo, "  context: .\n", {"DOCKYARD_PLATFORMS": "amd64"})
+
+
+CACHE_TOKEN = "ghaTok-cache-8817"
+CACHE_KEY = "s3Secret+cache/5521"
+
+
+def test_a_cache_s_credentials_are_masked_the_moment_they_are_read(repo: Path) -> None:
+    """type=gha,token=... or type=s3,secret_access_key=...: credentials, even inside a cache
+    entry; the rest of the entry is not."""
+    kit = settle(repo, """\
+  cache_from: ["type=gha,token=${CACHE_TOKEN},scope=app"]
+  cache_to:
+    - type=s3,region=eu-west-1,bucket=cache,secret_access_key=${CACHE_KEY},access_key_id=AKIAEXAMPLE
+""", {"CACHE_TOKEN": CACHE_TOKEN, "CACHE_KEY": CACHE_KEY}).build.buildkit
+    assert kit.cache_from == (f"type=gha,token={CACHE_TOKEN},scope=app",)
+    assert secrets.redact(" ".join(kit.cache_from + kit.cache_to)) == (
+        "type=gha,token=***,scope=app type=s3,region=eu-west-1,bucket=cache,"
+        "secret_access_key=***,access_key_id=AKIAEXAMPLE")
+
+
+def test_two_caches_with_different_credentials_of_one_kind_are_refused(repo: Path) -> None:
+    """buildx reads them from one environment variable per build (ACTIONS_RUNTIME_TOKEN)."""
+    with pytest.raises(ConfigError) as caught:
+        settle(repo, """\
+  cache_from: ["type=gha,token=${CACHE_TOKEN}"]
+  cache_to: ["type=gha,token=other-token-3309,mode=max"]
+""", {"CACHE_TOKEN": CACHE_TOKEN})
+    text = str(caught.value)
+    assert ("build.cache_to[0]: its token differs from build.cache_from[0]'s; one build "
+            "takes one gha token") in text
+    assert CACHE_TOKEN not in text and "other-token-3309" not in text

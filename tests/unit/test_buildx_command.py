@@ -53,6 +53,26 @@ def test_secrets_and_build_args_travel_in_the_environment_never_on_the_command_l
     assert command.argv[-1] == str(tmp_path)
 
 
+def test_a_cache_s_credentials_travel_in_the_environment_buildx_reads_them_from(
+    tmp_path: Path,
+) -> None:
+    """buildx takes a gha token from ACTIONS_RUNTIME_TOKEN and s3 keys from AWS_* when the
+    entry has none: `ps` shows neither."""
+    build = Build(context=tmp_path, buildkit=BuildKit(
+        cache_from=(f"type=gha,token={TOKEN},scope=app", "type=registry,ref=r/a:cache"),
+        cache_to=("type=s3,region=eu-west-1,bucket=b,access_key_id=AKIAEXAMPLE,"
+                  "secret_access_key=s3Secret/42,session_token=s3Session+7,mode=max",)))
+    command = invocation("docker-buildx", build, tags=["r/a:1"], labels={},
+                         layout=tmp_path / "oci", metadata=tmp_path / "m", load=False)
+    argv = " ".join(command.argv)
+    assert TOKEN not in argv and "s3Secret/42" not in argv and "s3Session+7" not in argv
+    assert "--cache-from type=gha,scope=app --cache-from type=registry,ref=r/a:cache" in argv
+    assert "--cache-to type=s3,region=eu-west-1,bucket=b,mode=max" in argv
+    assert command.env == {"ACTIONS_RUNTIME_TOKEN": TOKEN, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+                           "AWS_SECRET_ACCESS_KEY": "s3Secret/42",
+                           "AWS_SESSION_TOKEN": "s3Session+7"}
+
+
 def test_the_rawjson_stream_is_read_as_objects_and_plain_lines() -> None:
     vertex = {"vertexes": [{"digest": "sha256:a", "name": "[1/2] RUN make"}]}
     stream = io.BytesIO(

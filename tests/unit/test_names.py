@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.names import image_problem, normalise_host, parse_image
+from dockyard.names import host_problem, image_problem, normalise_host, parse_image
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,19 @@ def test_bad_names_are_explained(name: str, fragment: str) -> None:
 )
 def test_normalise_host(host: str, expected: str) -> None:
     assert normalise_host(host) == expected
+
+
+@pytest.mark.parametrize("name", ["bot:Pw-9931x@127.0.0.1:5000/acme/app",
+                                  "tok-9931x@127.0.0.1:5000/acme/app"])
+def test_an_image_host_written_with_credentials_is_named_by_its_host_alone(name: str) -> None:
+    problem = image_problem(name) or ""
+    assert problem.startswith("'127.0.0.1:5000' is written with credentials")
+    assert "9931x" not in problem.lower()
+
+
+def test_a_digest_is_still_a_digest_and_a_registries_key_names_its_host_alone() -> None:
+    assert "has a digest" in (image_problem("127.0.0.1:5000/acme/app@sha256:abc") or "")
+    assert "has a digest" in (image_problem("app@sha256:abc") or "")
+    assert host_problem("bot:pw-9931x@127.0.0.1:5000") == (
+        "'127.0.0.1:5000' is written with credentials (user:password@); write the host "
+        "alone, and the credentials under `registries:` as username and password")

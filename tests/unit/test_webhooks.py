@@ -180,6 +180,36 @@ def test_a_header_value_with_a_line_break_is_refused_without_showing_it(
     assert "line-one-4471" not in text
 
 
+@pytest.mark.parametrize("port", ["99999", "65536", "ab", "0"])
+def test_a_webhook_url_whose_port_is_no_port_is_refused_without_showing_it(
+    tmp_path: Path, port: str,
+) -> None:
+    """Not at delivery, three attempts later, as "InvalidURL while sending"."""
+    text = config_problems(tmp_path, f"url: 'http://127.0.0.1:{port}/hook-tok-5531'")
+    assert "webhooks[0].url: is not a valid URL: its port is not a number from 1 to 65535" \
+        in text
+    assert "hook-tok-5531" not in text
+
+
+def test_a_password_cut_by_an_unencoded_slash_is_named_as_such(tmp_path: Path) -> None:
+    text = config_problems(tmp_path, "url: 'http://bot:pw+9x/Qm-5531@127.0.0.1:9/hook'")
+    assert ("webhooks[0].url: is not a valid URL: its password holds a '/', '?' or '#' "
+            "that is not percent-encoded (write %2F, %3F, %23)") in text
+    assert "5531" not in text and "pw+9x" not in text
+
+
+def test_a_header_value_beyond_latin_1_is_refused_without_showing_it(tmp_path: Path) -> None:
+    """HTTP carries header values as bytes, latin-1 at most: a '\u20ac' was a failed
+    delivery, 'a bug, please report it'."""
+    text = config_problems(tmp_path, "url: http://127.0.0.1:9/x\n"
+                                     "headers: {X-Token: \"tok-\u20ac-7713\"}")
+    assert ("webhooks[0].headers.X-Token: the value has a character no HTTP header can "
+            "carry (beyond latin-1)") in text
+    assert "7713" not in text
+    hook = load_hook(tmp_path, "url: http://127.0.0.1:9/x\nheaders: {X-Team: caf\u00e9}")
+    assert hook.headers["X-Team"].reveal() == "caf\u00e9"  # latin-1 is sent as it is
+
+
 # --- delivery: events, formats, headers, retries ---------------------------------------
 
 

@@ -31,6 +31,10 @@ from dockyard.settings import Credentials
 _TOKEN_MARGIN_SECONDS = 10.0
 _DEFAULT_TOKEN_SECONDS = 60.0
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+# What an Authorization header can carry: visible ASCII, no spaces (RFC 6750's b64token
+# is narrower; registries' tokens are JWTs or opaque strings within it).
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_BROKEN_HINT = "the registry, or a proxy before it, is broken or hostile"
 _CREDENTIALS_HINT = ("check the username and password under `registries:` for this host "
                      "(or `docker login` it when it has no entry)")
 
@@ -147,22 +151,26 @@ class Authenticator:
         if not realm:
             raise RegistryError(self.host, "its Bearer challenge has no realm (token URL)",
                                 status=401)
+        realm_host = _url_host(realm)
+        if realm_host is None:
+            raise RegistryError(self.host, "its Bearer challenge's realm is not an http(s) "
+                                "URL, so there is no token service to ask", status=401,
+                                hint=_BROKEN_HINT)
         params: list[tuple[str, str]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         for scope in scopes or (challenge.params.get("scope", ""),):
             if scope:
                 params.append(("scope", scope))
-        auth = None
+        headers = {}
         if self._credentials is not None:
-            realm_host = urlsplit(realm).netloc
             if not realm.startswith("https://") and not self._transport.insecure \
                     and base_url(realm_host).startswith("https://"):
                 raise RegistryError(self.host, f"its token service ({realm_host}) speaks plain "
                                     "http; Dockyard will not send credentials there",
                                     hint="the registry's token realm must be https")
-            auth = (self._credentials.username, self._credentials.password.reveal())
-        response = self._transport.send("GET", realm, params=params, auth=auth)
+            headers = self._basic_header()
+        response = self._transport.send("GET", realm, params=params, headers=headers)
         with response:
             if response.status_code in (401, 403):
                 raise RegistryError(self.host, "the token service refused the credentials "
@@ -180,14 +188,24 @@ class Authenticator:
                                     "not a token") from exc
         if not token:
             raise RegistryError(self.host, "the token service answered without a token")
+        if not _TOKEN.fullmatch(token):  # no header can carry it, or it is no token at all
+            raise RegistryError(self.host, "the token service answered something that is "
+                                "not a token", hint=_BROKEN_HINT)
         if not 0 < lifetime < math.inf:  # "nan", "-1", "1e999": not a lifetime
             lifetime = _DEFAULT_TOKEN_SECONDS
         self._tokens[scopes] = (token, self._clock() + lifetime - _TOKEN_MARGIN_SECONDS)
 
+    def _basic_header(self) -> dict[str, str]:
+        """The credentials as Basic auth, in UTF-8 as the engine sends them (requests'
+        own `auth=` takes latin-1 only)."""
+        if self._credentials is None:
+            return {}
+        pair = f"{self._credentials.username}:{self._credentials.password.reveal()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
     def _authorisation(self, scopes: tuple[str, ...]) -> dict[str, str]:
-        if self._basic and self._credentials is not None:
-            pair = f"{self._credentials.username}:{self._credentials.password.reveal()}"
-            return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        if self._basic:
+            return self._basic_header()
         cached = self._tokens.get(scopes)
         if cached is None:  # a token asked for more (pull,push) serves a pull as well
             cached = next((token for key, token in tuple(self._tokens.items())
@@ -219,3 +237,15 @@ def _granted_actions(token: str) -> dict[tuple[str, str], set[str]] | None:
                 for a in access}
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _url_host(url: str) -> str | None:
+    """The host[:port] of an absolute http(s) URL; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not one
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.netloc

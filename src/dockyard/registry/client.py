@@ -203,8 +203,9 @@ class RegistryClient:
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete the manifest `digest` and, with it, every tag on it (distribution API).
 
-        False when it was gone already. A registry that refuses deletes (distribution
-        without `storage.delete.enabled`) is an error saying so.
+        False when it was gone already, unless an attempt before went unanswered: then the
+        registry deleted it and the answer was lost. A registry that refuses deletes
+        (distribution without `storage.delete.enabled`) is an error saying so.
         """
         with self._request("DELETE", f"/v2/{repository}/manifests/{digest}",
                            (delete_scope(repository),)) as response:
@@ -212,7 +213,7 @@ class RegistryClient:
             if status in (200, 202):
                 return True
             if status == 404:
-                return False
+                return self._transport.unanswered_before(response)
             if status == 405 or "UNSUPPORTED" in error_codes(response):
                 raise RegistryError(self.host, f"does not delete manifests ({repository}@"
                                     f"{digest[:19]}: {status})", status=status,

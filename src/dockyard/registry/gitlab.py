@@ -60,7 +60,7 @@ class GitLabRegistryApi:
         project, repository = self.repository(path)
         url = (f"{self.api_url}/projects/{quote(project, safe='')}/registry/repositories/"
                f"{repository}/tags/{quote(tag, safe='')}")
-        return deleted(self._transport.host, self._send("DELETE", url),
+        return deleted(self._transport, self._send("DELETE", url),
                        f"cannot delete the tag {path}:{tag}", _ACCESS_HINT)
 
     def repository(self, path: str) -> tuple[str, int]:

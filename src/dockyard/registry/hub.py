@@ -46,7 +46,7 @@ class DockerHubApi:
                f"{quote(name, safe='')}/tags/{quote(tag, safe='')}/")
         with self._transport.send("DELETE", url, headers={
                 "Authorization": f"Bearer {self._token()}"}) as response:
-            return deleted(self._transport.host, response, f"cannot delete {path}:{tag}",
+            return deleted(self._transport, response, f"cannot delete {path}:{tag}",
                            _SCOPE_HINT)
 
     def _token(self) -> str:

@@ -82,7 +82,7 @@ class GitHubPackages:
         """Delete one version (an image, with its tags); False when it was gone."""
         url = f"{self._base(owner, package)}/versions/{version_id}"
         response = self._send("DELETE", url, f"cannot delete version {version_id}")
-        return deleted(self._transport.host, response,
+        return deleted(self._transport, response,
                        f"cannot delete version {version_id} of {owner}/{package}",
                        _ACCESS_HINT, done=(204,))
 

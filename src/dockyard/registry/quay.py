@@ -43,5 +43,5 @@ class QuayApi:
         url = (f"{self.api_url}/api/v1/repository/{quote(namespace, safe='')}/"
                f"{quote(name, safe='')}/tag/{quote(tag, safe='')}")
         with self._transport.send("DELETE", url, headers=self._headers) as response:
-            return deleted(self._transport.host, response, f"cannot delete the tag {path}:{tag}",
+            return deleted(self._transport, response, f"cannot delete the tag {path}:{tag}",
                            _ACCESS_HINT)

@@ -89,6 +89,7 @@ class Transport:
         # the deadline of each streamed response, for `stream` to restart per chunk
         self._streams: weakref.WeakKeyDictionary[requests.Response, Deadline] = \
             weakref.WeakKeyDictionary()
+        self._unanswered: weakref.WeakSet[requests.Response] = weakref.WeakSet()
         if self._own_session:
             # Loopback registries are never reached through an HTTP(S)_PROXY.
             self._http.trust_env = not self.url.startswith("http://")
@@ -109,7 +110,7 @@ class Transport:
 
     def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
              data: Body | None = None, params: Params | None = None, stream: bool = False,
-             auth: tuple[str, str] | None = None, once: bool = False,
+             once: bool = False,
              limit: int = SMALL_BODY_LIMIT) -> requests.Response:
         """One request (`url` absolute, or a path on this registry), retried on
         connection errors, timeouts, 5xx and 429 unless `once`.
@@ -118,27 +119,42 @@ class Transport:
         `stream`: then read it with `stream`.
         """
         attempts = 0
+        unanswered = False
 
         def attempt() -> requests.Response:
             nonlocal attempts
             attempts += 1
             target = url if url.startswith(("http://", "https://")) else self.url + url
             return self._exchange(method, target, headers=headers, data=data,
-                                  params=params, stream=stream, auth=auth, limit=limit)
+                                  params=params, stream=stream, limit=limit)
+
+        def retried(_: int, failure: RegistryError, __: float) -> None:
+            nonlocal unanswered
+            unanswered = unanswered or failure.status is None
 
         try:
-            return retrying(attempt, policy=replace(self._policy, retries=0) if once
-                            else self._policy, catch=RegistryError,
-                            transient=lambda failure: failure.transient,
-                            retry_after=lambda failure: failure.retry_after
-                            if isinstance(failure, _Unavailable) else None,
-                            sleep=self._sleep, rand=self._rand, clock=self._clock)
+            response = retrying(attempt, policy=replace(self._policy, retries=0) if once
+                                else self._policy, catch=RegistryError,
+                                transient=lambda failure: failure.transient,
+                                retry_after=lambda failure: failure.retry_after
+                                if isinstance(failure, _Unavailable) else None,
+                                sleep=self._sleep, rand=self._rand, clock=self._clock,
+                                on_retry=retried)
         except _Unavailable as failure:
             raise RegistryError(self.host, f"{method} {_path_of(url)} still failed with HTTP "
                                 f"{failure.status} after {attempts} attempts",
                                 status=failure.status, transient=True,
                                 hint="the registry is down or overloaded; run again later "
                                      "(raise publish.retries to wait longer)") from None
+        if unanswered:
+            self._unanswered.add(response)
+        return response
+
+    def unanswered_before(self, response: requests.Response) -> bool:
+        """Whether an attempt before the one `response` answers got no answer at all (the
+        connection dropped, or it timed out): the registry may have carried it out, so a
+        DELETE retried may find gone what it deleted itself."""
+        return response in self._unanswered
 
     def stream(self, response: requests.Response) -> Iterator[bytes]:
         """The body of a response sent with `stream=True`, in chunks; a chunk that takes
@@ -155,7 +171,7 @@ class Transport:
 
     def _exchange(self, method: str, url: str, *, headers: Mapping[str, str] | None,
                   data: Body | None, params: Params | None, stream: bool,
-                  auth: tuple[str, str] | None, limit: int) -> requests.Response:
+                  limit: int) -> requests.Response:
         """One attempt: a response that is not a 5xx or 429, or a RegistryError."""
         seconds = self._policy.timeout_seconds
         while True:
@@ -166,7 +182,7 @@ class Transport:
                         method, url, headers=dict(headers or {}), params=params,
                         data=data if data is None or isinstance(data, bytes)
                         else _paced(data, watch),
-                        stream=True, auth=auth, timeout=deadline.socket_timeouts(seconds),
+                        stream=True, timeout=deadline.socket_timeouts(seconds),
                         allow_redirects=method in ("GET", "HEAD"),
                         # per request: REQUESTS_CA_BUNDLE would override a session's verify
                         verify=False if self.insecure else str(self._bundle) if self._bundle
@@ -205,6 +221,12 @@ class Transport:
                     raise self._too_slow(method, url) from None
                 raise RegistryError(self.host, f"request failed: {type(exc).__name__}") \
                     from None
+            except ValueError as exc:  # a Location (or a header) that cannot be parsed; never
+                # the exception's text: it can quote a header, the Authorization one included
+                raise RegistryError(self.host, f"{method} {_path_of(url)}: the answer cannot "
+                                    f"be followed ({type(exc).__name__})",
+                                    hint="the registry, or a proxy before it, is broken or "
+                                         "hostile") from None
             if is_transient_status(response.status_code):
                 retry_after = response.headers.get("Retry-After")
                 response.close()
@@ -279,14 +301,15 @@ def api_refusal(host: str, response: requests.Response, what: str,
     return refusal(host, response, what)
 
 
-def deleted(host: str, response: requests.Response, what: str, access_hint: str,
+def deleted(transport: Transport, response: requests.Response, what: str, access_hint: str,
             done: tuple[int, ...] = (200, 202, 204)) -> bool:
-    """Whether a hosted API's DELETE removed it: False when there was nothing there (404);
-    a refusal is raised (`api_refusal`)."""
+    """Whether a hosted API's DELETE (sent over `transport`) removed it: False when there
+    was nothing there (404), unless an attempt before went unanswered (it was this
+    DELETE that removed it); a refusal is raised (`api_refusal`)."""
     if response.status_code == 404:
-        return False
+        return transport.unanswered_before(response)
     if response.status_code not in done:
-        raise api_refusal(host, response, what, access_hint)
+        raise api_refusal(transport.host, response, what, access_hint)
     return True
 
 
