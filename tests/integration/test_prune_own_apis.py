@@ -247,6 +247,16 @@ def test_acr_deletes_a_tag_alone_through_acr_v1_with_the_registry_login(
     assert_no_secret(done, None, ACR_PASSWORD)
 
 
+def test_an_acr_tag_deleted_whose_answer_was_lost_is_in_the_record(
+        acr: AcrApi, tmp_path: Path) -> None:
+    digests = history(acr, "acme/app")
+    acr.lost.append("DELETE")  # ACR deleted the tag; the answer never came
+    done = prune_cli(tmp_path, ACR)
+    repo = pruned(done)
+    assert how(repo) == expected_deletions(digests)  # not "gone already": deleted, recorded
+    assert sorted(acr.registry.tags("acme/app")) == ["1.0.0", "pr-2"]
+
+
 def test_acr_credentials_without_the_delete_role_delete_nothing(
         acr: AcrApi, tmp_path: Path) -> None:
     history(acr, "acme/app")

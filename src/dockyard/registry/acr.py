@@ -41,8 +41,8 @@ def delete_tag(client: RegistryClient, repository: str, tag: str) -> bool:
                             hint=_ROLE_HINT) from None
     with response:
         status = response.status_code
-        if status == 404:
-            return False
+        if status == 404:  # deleted by an attempt whose answer was lost, or never there
+            return client.unanswered_before(response)
         if status == 403:
             raise RegistryError(client.host, f"cannot delete the tag {repository}:{tag}: "
                                 "HTTP 403", status=status, hint=_ROLE_HINT)

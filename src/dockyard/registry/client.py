@@ -358,6 +358,11 @@ class RegistryClient:
         host and with the same login for `scopes` (ACR's /acr/v1). Close the answer."""
         return self._request(method, path, tuple(scopes))
 
+    def unanswered_before(self, response: requests.Response) -> bool:
+        """Whether an attempt before the one `response` (of `send`) answers got no answer:
+        a DELETE retried may then find gone what it deleted itself."""
+        return self._transport.unanswered_before(response)
+
     def _request(self, method: str, path: str, scopes: tuple[str, ...], *,
                  headers: Mapping[str, str] | None = None, data: Body | None = None,
                  params: Params | None = None, stream: bool = False,
