@@ -28,7 +28,8 @@ import docker.auth
 import docker.errors
 import requests
 
-from dockyard import imagescan, secrets
+from dockyard import imagescan
+from dockyard.ci import strip_credentials
 from dockyard.errors import BuildError, EngineError, PublishError
 from dockyard.remedies import registry_remedy
 from dockyard.secrets import Secret
@@ -72,17 +73,7 @@ def shown_host(env: Mapping[str, str]) -> str:
     """The engine's address as messages show it: DOCKER_HOST without its user and
     password (`tcp://user:password@host`, for an engine behind an authenticating proxy),
     which are registered for masking wherever docker-py quotes them."""
-    host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    scheme, sep, rest = host.partition("://")
-    userinfo, at, _ = rest.partition("/")[0].rpartition("@")
-    if not (sep and at):
-        return host
-    user, colon, password = userinfo.partition(":")
-    if not colon and scheme not in ("http", "https"):
-        return host  # ssh://user@host: a user name, no credential
-    secrets.register(password if colon else user)  # http://<token>@host too
-    secrets.register(host)
-    return f"{scheme}://{rest[len(userinfo) + 1:]}"
+    return strip_credentials(env.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
 
 class Engine:
