@@ -234,8 +234,7 @@ def _settle(data: Any, lines: Mapping[str, int], base: Path, source: str,
     settings, more = _build(data, base, source, env, overrides, flagged)
     problems += [p for p in more if not _related(p[0], flagged)]
     if problems or settings is None:
-        raise ConfigError(source, _in_file_order(
-            [_locate(p, m, lines, overrides.inputs) for p, m in problems]))
+        raise ConfigError(source, _located(problems, lines, overrides.inputs))
     return replace(settings, notes=(*settings.notes, *withheld)) if withheld else settings
 
 
@@ -297,26 +296,22 @@ def _only_for(data: Any, problems: list[tuple[str, str]], hosts: frozenset[str],
     if not isinstance(data, dict):
         return data, problems
     entries = data.get("registries")
-    unused = {key for key in entries if normalise_host(str(key)) not in hosts} \
-        if isinstance(entries, dict) else set()
-    prefixes = ("webhooks[", "build.secrets.",
-                *(f"registries.{key}." for key in unused), *(f"registries.{key}" for key in unused))
+    entries = entries if isinstance(entries, dict) else {}
+    unused = {key for key in entries if normalise_host(str(key)) not in hosts}
     kept = [(where, problem) for where, problem in problems
-            if not where.startswith(prefixes) or _is_other_key(where, unused, entries)]
+            if not where.startswith(("webhooks[", "build.secrets."))
+            and _registry_key_of(where, entries) not in unused]
     data = {key: value for key, value in data.items() if key != "webhooks"}
-    if isinstance(entries, dict) and unused:
+    if unused:
         data["registries"] = {key: value for key, value in entries.items() if key not in unused}
     return data, kept
 
 
-def _is_other_key(where: str, unused: set[str], entries: Any) -> bool:
-    """Whether `where` (under registries.) belongs to a used key that merely starts like
-    an unused one (`registries.a.io` beside `registries.a.io.example`)."""
-    if not where.startswith("registries.") or not isinstance(entries, dict):
-        return False
-    owner = max((key for key in entries if where == f"registries.{key}"
-                 or where.startswith(f"registries.{key}.")), key=len, default=None)
-    return owner is not None and owner not in unused
+def _registry_key_of(where: str, entries: Mapping[str, Any]) -> str | None:
+    """The `registries:` key that `where` is in (the longest that fits: `registries.a.io`
+    beside `registries.a.io.example`), None outside `registries:`."""
+    return max((key for key in entries if where == f"registries.{key}"
+                or where.startswith(f"registries.{key}.")), key=len, default=None)
 
 
 def _is_build_secret(path: str) -> bool:
@@ -517,12 +512,30 @@ def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
             _record_lines(item, f"{path}[{index}]", lines)
 
 
-def _in_file_order(located: list[str]) -> list[str]:
-    """Problems with a line in the order of the file, then the rest as they were found."""
-    def line_of(problem: str) -> int:
-        match = re.match(r"line (\d+): ", problem)
-        return int(match.group(1)) if match else sys.maxsize
-    return sorted(located, key=line_of)  # stable: one line's problems keep their order
+def _located(problems: Sequence[tuple[str, str]], lines: Mapping[str, int],
+             inputs: Inputs) -> list[str]:
+    """Each problem with where it is: in the order of the file, then those with no line
+    (a CI input's, the top level's) as they were found."""
+    def line(problem: tuple[str, str]) -> int:
+        found = _line_of(problem[0], lines, inputs)
+        return sys.maxsize if found is None else found
+    return [_locate(path, message, lines, inputs)
+            for path, message in sorted(problems, key=line)]  # stable within a line
+
+
+def _line_of(path: str, lines: Mapping[str, int], inputs: Inputs | None) -> int | None:
+    """The line of the nearest enclosing key the file has a line for; None for a value
+    a CI wrapper's input set."""
+    if inputs and inputs.origin(path):
+        return None
+    probe = path
+    while probe and probe not in lines:
+        # the last step, a key or an index (build.platforms[2] of `platforms: a,b,c`)
+        shorter = probe[:max(probe.rfind("."), probe.rfind("["), 0)] or probe
+        if shorter == probe:  # the top level: no line for it (this looped forever)
+            break
+        probe = shorter
+    return lines.get(probe)
 
 
 def _locate(path: str, message: str, lines: Mapping[str, int],
@@ -530,14 +543,7 @@ def _locate(path: str, message: str, lines: Mapping[str, int],
     origin = inputs.origin(path) if inputs else None
     if origin:  # set by a CI wrapper's input, not by a line of the file
         return f"{path} (from {origin}): {message}"
-    probe = path
-    while probe and probe not in lines:  # the nearest enclosing key the file has a line for
-        # the last step, a key or an index (build.platforms[2] of `platforms: a,b,c`)
-        shorter = probe[:max(probe.rfind("."), probe.rfind("["), 0)] or probe
-        if shorter == probe:  # the top level: no line for it (this looped forever)
-            break
-        probe = shorter
-    line = lines.get(probe)
+    line = _line_of(path, lines, None)
     where = f"line {line}: " if line else ""
     return f"{where}{path or '(top level)'}: {message}"
 
