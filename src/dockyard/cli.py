@@ -241,9 +241,8 @@ def _usage_failed(exc: _UsageError, argv: Sequence[str], out: _Output) -> int:
     other input error."""
     out.stderr.write(exc.parser.format_usage())
     out.say(str(exc))
-    wanted = [arg for i, arg in enumerate(argv)
-              if arg == "--format=json" or (arg == "json" and i and argv[i - 1] == "--format")]
-    if wanted:
+    if any(arg == "--format=json" or (arg == "json" and i and argv[i - 1] == "--format")
+           for i, arg in enumerate(argv)):
         error = f"{exc.message}; see `{exc.parser.prog} --help`"
         out.result_json({"status": "failed", "exit_code": EXIT_INPUT, "error": error,
                          "problems": [error]})

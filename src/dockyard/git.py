@@ -275,9 +275,9 @@ class RemoteRefs:
 _LS_REMOTE_SECONDS = 30  # a remote that does not answer must not hang prune
 
 
-def read_refs(workdir: Path, *, remote: bool = True) -> Refs | NoGit:
-    """Every branch and tag name the checkout at `workdir` holds, and (`remote`) those
-    its origin holds, or why there is no checkout."""
+def read_refs(workdir: Path) -> Refs | NoGit:
+    """Every branch and tag name the checkout at `workdir` holds, and those its origin
+    holds, or why there is no checkout."""
     try:
         import git
     except ImportError as exc:
@@ -298,7 +298,7 @@ def read_refs(workdir: Path, *, remote: bool = True) -> Refs | NoGit:
             tags = frozenset(tag.name for tag in repo.tags)
             has_origin = any(each.name == "origin" for each in repo.remotes)
             (shallow,) = _outputs(processes)
-        found, error = _origin_refs(repo) if remote and has_origin else (None, None)
+        found, error = _origin_refs(repo) if has_origin else (None, None)
     return Refs(branches, tags, shallow.strip() == "true", found, error)
 
 
