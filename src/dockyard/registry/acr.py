@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from dockyard.registry.auth import delete_scope
 from dockyard.registry.client import RegistryClient
-from dockyard.registry.transport import RegistryError, refusal
+from dockyard.registry.transport import RegistryError, deleted
 
 # <name>.azurecr.io, and the sovereign clouds' login servers (China, US Government).
 _ACR_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.azurecr\.(?:io|cn|us)$")
@@ -39,13 +39,6 @@ def delete_tag(client: RegistryClient, repository: str, tag: str) -> bool:
         raise RegistryError(client.host, f"cannot delete the tag {repository}:{tag}: the "
                             "login was given no delete right", status=401,
                             hint=_ROLE_HINT) from None
-    with response:
-        status = response.status_code
-        if status == 404:  # deleted by an attempt whose answer was lost, or never there
-            return client.unanswered_before(response)
-        if status == 403:
-            raise RegistryError(client.host, f"cannot delete the tag {repository}:{tag}: "
-                                "HTTP 403", status=status, hint=_ROLE_HINT)
-        if status not in (200, 202, 204):
-            raise refusal(client.host, response, f"cannot delete the tag {repository}:{tag}")
-    return True
+    with response:  # a 404 after an attempt whose answer was lost: this one deleted it
+        return deleted(client, response, f"cannot delete the tag {repository}:{tag}",
+                       _ROLE_HINT)

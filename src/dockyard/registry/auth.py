@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from dockyard.registry.transport import (
+    BROKEN_HINT,
     SMALL_BODY_LIMIT,
     Body,
     Params,
@@ -34,7 +35,6 @@ _CHALLENGE_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([
 # What an Authorization header can carry: visible ASCII, no spaces (RFC 6750's b64token
 # is narrower; registries' tokens are JWTs or opaque strings within it).
 _TOKEN = re.compile(r"[\x21-\x7e]+")
-_BROKEN_HINT = "the registry, or a proxy before it, is broken or hostile"
 _CREDENTIALS_HINT = ("check the username and password under `registries:` for this host "
                      "(or `docker login` it when it has no entry)")
 
@@ -155,7 +155,7 @@ class Authenticator:
         if realm_host is None:
             raise RegistryError(self.host, "its Bearer challenge's realm is not an http(s) "
                                 "URL, so there is no token service to ask", status=401,
-                                hint=_BROKEN_HINT)
+                                hint=BROKEN_HINT)
         params: list[tuple[str, str]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
@@ -190,7 +190,7 @@ class Authenticator:
             raise RegistryError(self.host, "the token service answered without a token")
         if not _TOKEN.fullmatch(token):  # no header can carry it, or it is no token at all
             raise RegistryError(self.host, "the token service answered something that is "
-                                "not a token", hint=_BROKEN_HINT)
+                                "not a token", hint=BROKEN_HINT)
         if not 0 < lifetime < math.inf:  # "nan", "-1", "1e999": not a lifetime
             lifetime = _DEFAULT_TOKEN_SECONDS
         self._tokens[scopes] = (token, self._clock() + lifetime - _TOKEN_MARGIN_SECONDS)

@@ -23,6 +23,7 @@ import requests
 from dockyard.registry.auth import Authenticator, delete_scope, pull_scope, push_scope
 from dockyard.registry.keychain import ECR_PUBLIC, is_ecr
 from dockyard.registry.transport import (
+    BROKEN_HINT,
     MANIFEST_LIMIT,
     SMALL_BODY_LIMIT,
     TAG_PAGE_LIMIT,
@@ -56,7 +57,6 @@ _MAX_TAG_PAGES = 2_000  # of 100: as many tags, and no more requests
 # What a registry that cannot delete tags answers a DELETE by tag with: 405 Method Not
 # Allowed, or (distribution 2.x, which deletes by digest only) one of these codes.
 _NO_TAG_DELETION = ("UNSUPPORTED", "DIGEST_INVALID", "MANIFEST_UNKNOWN")
-_BROKEN_HINT = "the registry, or a proxy before it, is broken or hostile"
 
 
 @dataclass(frozen=True)
@@ -332,7 +332,7 @@ class RegistryClient:
             if pages > _MAX_TAG_PAGES:
                 raise RegistryError(self.host, f"listed the tags of {repository} in more than "
                                     f"{_MAX_TAG_PAGES:,} pages, and kept paging",
-                                    hint=_BROKEN_HINT)
+                                    hint=BROKEN_HINT)
             with self._request("GET", url, (pull_scope(repository),),
                                limit=TAG_PAGE_LIMIT) as response:
                 if response.status_code == 404:
@@ -343,11 +343,11 @@ class RegistryClient:
             tags = page.get("tags") or []
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise RegistryError(self.host, f"listed the tags of {repository} as something "
-                                    "other than a list of names", hint=_BROKEN_HINT)
+                                    "other than a list of names", hint=BROKEN_HINT)
             found += tags
             if len(found) > _MAX_TAGS:
                 raise RegistryError(self.host, f"listed more than {_MAX_TAGS:,} tags of "
-                                    f"{repository}, and kept paging", hint=_BROKEN_HINT)
+                                    f"{repository}, and kept paging", hint=BROKEN_HINT)
             url = urljoin(self.url + "/", following) if following else ""
         return found
 
@@ -380,7 +380,7 @@ class RegistryClient:
             data = None
         if not isinstance(data, dict):
             raise RegistryError(self.host, f"served {what} as something other than a JSON "
-                                "object", hint=_BROKEN_HINT)
+                                "object", hint=BROKEN_HINT)
         return data
 
 

@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -35,6 +36,7 @@ from dockyard.retry import RetryPolicy, Sleep, retrying
 Body = bytes | Iterable[bytes]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
+BROKEN_HINT = "the registry, or a proxy before it, is broken or hostile"
 SMALL_BODY_LIMIT = 64 * 1024  # a token, an upload's or a check's answer
 ERROR_BODY_LIMIT = 64 * 1024  # what is read of a refusal (its error codes): the rest is dropped
 MANIFEST_LIMIT = 4 * 1024 * 1024  # the distribution spec's limit for a manifest
@@ -225,8 +227,7 @@ class Transport:
                 # the exception's text: it can quote a header, the Authorization one included
                 raise RegistryError(self.host, f"{method} {_path_of(url)}: the answer cannot "
                                     f"be followed ({type(exc).__name__})",
-                                    hint="the registry, or a proxy before it, is broken or "
-                                         "hostile") from None
+                                    hint=BROKEN_HINT) from None
             if is_transient_status(response.status_code):
                 retry_after = response.headers.get("Retry-After")
                 response.close()
@@ -243,8 +244,7 @@ class Transport:
                 content = deadline.read(response, limit, watch)
             except deadline.TooLarge as exc:
                 raise RegistryError(self.host, f"{what} answered {exc}, more than such an "
-                                    "answer can be", hint="the registry, or a proxy before "
-                                    "it, is broken or hostile") from None
+                                    "answer can be", hint=BROKEN_HINT) from None
         else:  # a refusal: its error codes are in the first bytes, the rest is dropped
             content, _ = deadline.read_some(response, ERROR_BODY_LIMIT, watch)
         response._content = content  # where requests keeps a body it read itself
@@ -301,7 +301,15 @@ def api_refusal(host: str, response: requests.Response, what: str,
     return refusal(host, response, what)
 
 
-def deleted(transport: Transport, response: requests.Response, what: str, access_hint: str,
+class Sender(Protocol):
+    """What sent a request: a Transport, or a RegistryClient (which sends over one)."""
+
+    host: str
+
+    def unanswered_before(self, response: requests.Response) -> bool: ...
+
+
+def deleted(transport: Sender, response: requests.Response, what: str, access_hint: str,
             done: tuple[int, ...] = (200, 202, 204)) -> bool:
     """Whether a hosted API's DELETE (sent over `transport`) removed it: False when there
     was nothing there (404), unless an attempt before went unanswered (it was this
