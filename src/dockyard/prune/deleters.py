@@ -125,25 +125,40 @@ class Ghcr:
         self._packages.close()
 
 
-class DockerHub:
-    """Docker Hub: tags deleted one by one through its API."""
+class TagApi(Protocol):
+    """A hosted API that deletes tags, not images (Docker Hub's, GitLab's)."""
 
-    api = "docker-hub"
+    def delete_tag(self, path: str, tag: str) -> bool: ...
 
-    def __init__(self, hub: DockerHubApi) -> None:
-        self._hub = hub
+    def close(self) -> None: ...
+
+
+class _TagByTag:
+    """A registry whose API deletes tags only: an image is "deleted" by deleting every
+    tag on it, and stays, untagged, for the registry's own cleanup."""
+
+    api = ""
+
+    def __init__(self, tags: TagApi) -> None:
+        self._tags = tags
 
     def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
         if not tags:
-            return False  # an untagged image: Docker Hub's API has no delete for it
-        deleted = [self._hub.delete_tag(path, tag) for tag in tags]
+            return False  # an untagged image: the API has no delete for it
+        deleted = [self._tags.delete_tag(path, tag) for tag in tags]
         return any(deleted)
 
     def delete_tag(self, path: str, tag: str) -> bool:
-        return self._hub.delete_tag(path, tag)
+        return self._tags.delete_tag(path, tag)
 
     def close(self) -> None:
-        self._hub.close()
+        self._tags.close()
+
+
+class DockerHub(_TagByTag):
+    """Docker Hub: tags deleted one by one through its API."""
+
+    api = "docker-hub"
 
 
 class Ecr:
@@ -189,26 +204,11 @@ class Acr(Distribution):
         return acr.delete_tag(self._client, path, tag)
 
 
-class GitLab:
+class GitLab(_TagByTag):
     """GitLab's registry: tags deleted one by one through GitLab's API; an image left
     untagged goes with the registry's garbage collection."""
 
     api = "gitlab"
-
-    def __init__(self, gitlab: GitLabRegistryApi) -> None:
-        self._gitlab = gitlab
-
-    def delete_digest(self, path: str, digest: str, tags: Sequence[str]) -> bool:
-        if not tags:
-            return False  # untagged: GitLab's API deletes tags only
-        deleted = [self._gitlab.delete_tag(path, tag) for tag in tags]
-        return any(deleted)
-
-    def delete_tag(self, path: str, tag: str) -> bool:
-        return self._gitlab.delete_tag(path, tag)
-
-    def close(self) -> None:
-        self._gitlab.close()
 
 
 def deleter_for(host: str, client: RegistryClient, *, login: Login = Login(),
