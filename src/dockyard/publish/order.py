@@ -147,7 +147,7 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
                 _push_once(landings, engine, image_id, release, log, policy, sleep)
             list(pool.map(lambda landing: _land(landing, release, engine, image_id, fixed, log,
                                                 policy, sleep, upload), landings))
-            _check_release_tags(landings, sleep, log)
+            _check_release_tags(landings, sleep, log, pool)
             if all(landing.error is None for landing in landings):
                 floating.move_all(landings, release.following(anchors), release,
                                   settings.force, log, pool)
@@ -430,7 +430,8 @@ def _land(landing: Landing, release: Release, engine: Pusher | None, image_id: s
         landing.fail(exc)
 
 
-def _check_release_tags(landings: Sequence[Landing], sleep: Sleep, log: Log) -> None:
+def _check_release_tags(landings: Sequence[Landing], sleep: Sleep, log: Log,
+                        pool: ThreadPoolExecutor) -> None:
     """Read every release tag written by reference once more, a while after the writes.
 
     Two runs of one version from different commits may both have read a release tag as
@@ -438,33 +439,38 @@ def _check_release_tags(landings: Sequence[Landing], sleep: Sleep, log: Log) -> 
     write landed last holds it; waiting a few times the read-to-write time seen lets a
     write that was on its way land before the tag is read again. The run that finds
     another image there did not publish the release: it says so, and nothing floats.
+    The registries are read at the same time, each its tags one after another.
     """
     waiting = [landing for landing in landings if landing.error is None and landing.contested]
     if not waiting:
         return
     sleep(min(_MAX_SETTLE, max(_MIN_SETTLE, 4 * max(each.write_seconds for each in waiting))))
-    for landing in waiting:
-        repo, source = landing.repo, landing.source
-        assert source is not None
-        try:
-            for tag in landing.contested:
-                now = repo.pointer(tag)
-                if now == source.digest:
-                    continue
-                landing.pushed.remove(tag)
-                landing.skipped.append((tag, "taken by another run's image during this run"))
-                theirs = repo.identity(now).revision if now else None
-                landing.fail(PublishError(
-                    f"{repo.reference(tag)} was written by another run at the same time, "
-                    f"with {now[:19] if now else 'nothing'} (built from "
-                    f"{built_from(theirs)}): that run published this release, this one did "
-                    "not; nothing floats",
-                    hint="two commits were released as one version at once: serialise the "
-                         "release jobs (docs/publishing.md), and release a new version"))
-        except PublishError as exc:
-            landing.fail(exc)
+    list(pool.map(_reread_release_tags, waiting))
     if any(landing.error for landing in waiting):
         log("a release tag was taken by another run during this one")
+
+
+def _reread_release_tags(landing: Landing) -> None:
+    """Whether this registry's release tags still hold what this run wrote."""
+    repo, source = landing.repo, landing.source
+    assert source is not None
+    try:
+        for tag in landing.contested:
+            now = repo.pointer(tag)
+            if now == source.digest:
+                continue
+            landing.pushed.remove(tag)
+            landing.skipped.append((tag, "taken by another run's image during this run"))
+            theirs = repo.identity(now).revision if now else None
+            landing.fail(PublishError(
+                f"{repo.reference(tag)} was written by another run at the same time, "
+                f"with {now[:19] if now else 'nothing'} (built from "
+                f"{built_from(theirs)}): that run published this release, this one did "
+                "not; nothing floats",
+                hint="two commits were released as one version at once: serialise the "
+                     "release jobs (docs/publishing.md), and release a new version"))
+    except PublishError as exc:
+        landing.fail(exc)
 
 
 def _config_digest(manifest: Manifest) -> str:
