@@ -186,8 +186,33 @@ SIX_TAGS = ("type=semver,pattern={{version}}", "type=ref,event=tag", "type=sha",
 
 
 def dockyard_command() -> list[str]:
+    """Dockyard as this checkout runs it (the editable install, or `python -m dockyard`)."""
     found = shutil.which("dockyard")
     return [found] if found else [sys.executable, "-m", "dockyard"]
+
+
+def installed_dockyard(workdir: Path) -> list[str]:
+    """Dockyard installed from this checkout the way action.yml installs it, in a venv.
+
+    What a user's job runs: a non-editable `pip install`, which byte-compiles every module
+    once, at install. The editable checkout differs where PYTHONDONTWRITEBYTECODE is set
+    (it is on the benchmark machines): every start then compiles each of Dockyard's modules
+    from source again, some 0.2 s that no installed copy pays. The venv sees this
+    interpreter's packages (`--system-site-packages`, as in action.yml), so nothing is
+    downloaded; only Dockyard itself is installed into it.
+    """
+    venv = workdir / "installed-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", str(ROOT)],
+                   check=True, env={**os.environ, "PIP_NO_INDEX": "1"})
+    where = subprocess.run([str(python), "-c", "import dockyard; print(dockyard.__file__)"],
+                           check=True, capture_output=True, text=True, cwd=workdir).stdout
+    if not where.startswith(str(venv)):
+        raise RuntimeError(f"the venv imports Dockyard from {where.strip()}, not its own copy")
+    return [str(venv / "bin" / "dockyard")]
 
 
 def untag(references: Sequence[str]) -> None:

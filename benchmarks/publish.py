@@ -46,6 +46,7 @@ from _harness import (
     dockyard_command,
     engine_refs,
     git_env,
+    installed_dockyard,
     log,
     make_project,
     measure,
@@ -69,8 +70,12 @@ HOLD = "dockyard-bench/publish:image"
 
 class Bench:
     def __init__(self, workdir: Path, layers: Sequence[int],
-                 throttle_mbit: float | None = None, shared_link: bool = False) -> None:
+                 throttle_mbit: float | None = None, shared_link: bool = False, *,
+                 editable: bool = False) -> None:
         self.workdir = workdir
+        # What is timed is what users run: an installed copy, unless asked for the checkout.
+        self.started_as = dockyard_command() if editable else installed_dockyard(workdir)
+        self.python = None if editable else str(Path(self.started_as[0]).with_name("python"))
         self.throttle_mbit = throttle_mbit
         self.shared_link = shared_link
         self.registries = Registries(workdir / "registries")
@@ -83,7 +88,7 @@ class Bench:
         write_config(self.project, ["bench/app"], SIX_TAGS)
         first = self.dockyard(["run", "--no-push"])
         self.image_id = first["image_id"]
-        plan = json.loads(subprocess.run([*dockyard_command(), "plan", "--format", "json"],
+        plan = json.loads(subprocess.run([*self.started_as, "plan", "--format", "json"],
                                          cwd=self.project, env=self.env, check=True,
                                          capture_output=True, text=True).stdout)
         self.tags = [(t["name"] if isinstance(t, dict) else t).rsplit(":", 1)[1]
@@ -98,7 +103,7 @@ class Bench:
 
     def command(self) -> list[str]:
         """How Dockyard is started."""
-        return dockyard_command()
+        return self.started_as
 
     def dockyard(self, args: list[str]) -> dict:
         record = self.project / "record.json"
@@ -239,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --throttle-mbit: one link for all registries (the runner's "
                              "uplink), instead of one per registry")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--editable", action="store_true",
+                        help="time this checkout as it runs here, not an installed copy")
     args = parser.parse_args(argv)
     layers = [int(x) for x in args.layers.split(",")]
 
@@ -251,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "extra": {m: [] for m in every}}
     try:
         started = time.perf_counter()
-        bench = Bench(workdir, layers, args.throttle_mbit, args.shared_link)
+        bench = Bench(workdir, layers, args.throttle_mbit, args.shared_link,
+                      editable=args.editable)
         results.update(image_id=bench.image_id, tags=bench.tags, image_bytes=bench.image_bytes)
         log(f"image {bench.image_id[:19]} ({bench.image_bytes / 1e6:.1f} MB, layers "
             f"{layers} MB), tags {bench.tags}")

@@ -78,7 +78,8 @@ class WholeRun(Bench):
     def profile(self, path: Path, names: list[str]) -> None:
         """One `dockyard run` under cProfile, its statistics written to `path`."""
         write_config(self.project, names, SIX_TAGS)
-        done = measure([sys.executable, "-m", "cProfile", "-o", str(path), "-m", "dockyard",
+        python = self.python or sys.executable
+        done = measure([python, "-m", "cProfile", "-o", str(path), "-m", "dockyard",
                         "run", "--format", "json"], cwd=self.project, env=self.env)
         if done.returncode != 0:
             raise RuntimeError(f"profiled dockyard run failed:\n{done.stderr[-3000:]}")
@@ -92,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="also profile one run; stats to PATH")
     parser.add_argument("--other", metavar="PYTHON",
                         help="also time `PYTHON -m dockyard run` (another checkout's venv)")
+    parser.add_argument("--editable", action="store_true",
+                        help="time this checkout as it runs here (with PYTHONDONTWRITEBYTECODE "
+                             "set, compiled from source at every start), not an installed copy")
     args = parser.parse_args(argv)
     layers = [int(x) for x in args.layers.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-whole-"))
@@ -101,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = [os.getloadavg()[0]]
     bench = None
     try:
-        bench = WholeRun(workdir, layers)
+        bench = WholeRun(workdir, layers, editable=args.editable)
         bench.other = args.other
         log(f"image {bench.image_id[:19]}, tags {bench.tags}")
         for repetition in range(args.runs):
