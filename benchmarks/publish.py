@@ -75,7 +75,9 @@ class Bench:
         self.workdir = workdir
         # What is timed is what users run: an installed copy, unless asked for the checkout.
         self.started_as = dockyard_command() if editable else installed_dockyard(workdir)
-        self.python = None if editable else str(Path(self.started_as[0]).with_name("python"))
+        # The interpreter of that copy, for `python -m ...` around it (cProfile)
+        self.python = sys.executable if editable else \
+            str(Path(self.started_as[0]).with_name("python"))
         self.throttle_mbit = throttle_mbit
         self.shared_link = shared_link
         self.registries = Registries(workdir / "registries")

@@ -12,7 +12,8 @@ repetition runs, in a rotating order, against 3 fresh `docker-registry serve` pr
             project, then benchmarks/naive_publish.sh (`docker tag` + `docker push` per
             tag per registry, one after another);
 - dockyard: the whole `dockyard run` process, start-up to exit: context, plan,
-            preflight, the cached build, publishing and the release record.
+            preflight, the cached build, publishing and the release record; Dockyard
+            installed into a venv as action.yml installs it (`--editable`: this checkout).
 
 With `--other PYTHON`, a third method runs `PYTHON -m dockyard run` the same way, to compare
 two versions of Dockyard side by side (PYTHON of another checkout's venv).
@@ -78,8 +79,7 @@ class WholeRun(Bench):
     def profile(self, path: Path, names: list[str]) -> None:
         """One `dockyard run` under cProfile, its statistics written to `path`."""
         write_config(self.project, names, SIX_TAGS)
-        python = self.python or sys.executable
-        done = measure([python, "-m", "cProfile", "-o", str(path), "-m", "dockyard",
+        done = measure([self.python, "-m", "cProfile", "-o", str(path), "-m", "dockyard",
                         "run", "--format", "json"], cwd=self.project, env=self.env)
         if done.returncode != 0:
             raise RuntimeError(f"profiled dockyard run failed:\n{done.stderr[-3000:]}")
