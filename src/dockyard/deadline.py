@@ -112,6 +112,7 @@ class _Watchdog:
         self._wake = threading.Condition()
         self._armed: set[Deadline] = set()
         self._thread: threading.Thread | None = None
+        self._waking_at = 0.0  # when the thread wakes next, unless notified sooner
 
     def arm(self, deadline: Deadline, at: float) -> None:
         with self._wake:
@@ -121,7 +122,10 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._watch, name="dockyard-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if at < self._waking_at or self._waking_at == 0.0:
+                # sooner than the thread looks again; a stream restarting its deadline
+                # per chunk (later each time) does not wake it thousands of times
+                self._wake.notify()
 
     def disarm(self, deadline: Deadline) -> None:
         with self._wake:
@@ -137,8 +141,10 @@ class _Watchdog:
                     deadline.at = None
                     deadline.expire()
                 upcoming = [d.at for d in self._armed if d.at is not None]
-                wait = min(upcoming) - now if upcoming else _LONGEST_WAIT
-                self._wake.wait(min(max(wait, 0.0), _LONGEST_WAIT))
+                wait = min(max(min(upcoming) - now if upcoming else _LONGEST_WAIT, 0.0),
+                           _LONGEST_WAIT)
+                self._waking_at = now + wait
+                self._wake.wait(wait)
 
 
 _WATCHDOG = _Watchdog()
