@@ -1,5 +1,3 @@
-import sys
+from dockyard.cli import entry
 
-from dockyard.cli import main
-
-sys.exit(main())
+entry()

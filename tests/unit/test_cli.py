@@ -346,3 +346,37 @@ def test_the_text_says_a_registry_that_had_everything_got_nothing_written() -> N
     wrote = {**entry, "pushed": ["1.0.0"], "skipped": []}
     assert _registry_lines([wrote]) == [f"r.io/acme/app: pushed sha256:{'a' * 64}",
                                        "  pushed  1.0.0"]
+
+
+_ENDS = """
+import atexit, sys, threading, time
+from dockyard.cli import end
+
+atexit.register(lambda: print("atexit ran", flush=True))
+worker = threading.Thread(target=lambda: (time.sleep(0.2), print("worker done")))
+worker.start()
+sys.stdout.write("buffered, not flushed;")  # a pipe: block-buffered
+sys.stderr.write("err;")
+end(7)
+"""
+
+
+def test_the_process_ends_without_teardown_but_with_what_must_run_at_exit() -> None:
+    """`end` skips the interpreter's module teardown, not what a normal exit does: the
+    buffered output is written, a worker that is not a daemon finishes first, atexit
+    handlers run, and the exit code is the one given."""
+    done = subprocess.run([sys.executable, "-c", _ENDS], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 7
+    assert done.stdout.split() == ["buffered,", "not", "flushed;worker", "done", "atexit",
+                                   "ran"]
+    assert done.stderr == "err;"
+
+
+def test_python_m_dockyard_exits_with_the_command_s_code(tmp_path: Path) -> None:
+    """`python -m dockyard` goes through `end`: the code and the JSON record come out."""
+    done = subprocess.run([sys.executable, "-m", "dockyard", "plan", "--format", "json",
+                           "--config", str(tmp_path / "missing.yml")], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["exit_code"] == 2
