@@ -62,7 +62,7 @@ def move_all(landings: Sequence[Landing], tags: Sequence[PlannedTag], release: R
             return
     lines = [t for t in tags if t.kind is TagKind.VERSION_LINE and t.line is not None]
     if lines and not force:
-        _follow_newest(landings, lines, release, log)
+        _follow_newest(landings, lines, release, log, pool)
 
 
 def _move(landing: Landing, tag: PlannedTag, release: Release, force: bool,
@@ -132,16 +132,18 @@ def _put_back(landing: Landing, tag: str, moved: _Moved, log: Log) -> None:
 
 
 def _follow_newest(landings: Sequence[Landing], lines: Sequence[PlannedTag],
-                   release: Release, log: Log) -> None:
+                   release: Release, log: Log, pool: ThreadPoolExecutor) -> None:
     """Point every version line at the newest release of its line that every registry
-    holds, when that is newer than this build and than what the line points at."""
+    holds, when that is newer than this build and than what the line points at. The
+    registries' tags are listed at the same time."""
     ours = release.semver
     affixes = release_affixes(release.tags, ours)
     if ours is None or not affixes:
         return  # other builds' release tags cannot be read as versions
     for _ in range(_ROUNDS):
         try:
-            listings = [release_versions(landing.repo.tags(), affixes) for landing in landings]
+            listings = list(pool.map(lambda landing: release_versions(landing.repo.tags(),
+                                                                      affixes), landings))
         except PublishError as exc:  # what landed stays: this run's lines are in place
             log(f"cannot read the registries again to check the version lines: {exc}")
             return
