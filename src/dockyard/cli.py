@@ -234,7 +234,10 @@ def end(code: int) -> NoReturn:
     (about 0.1 s once docker-py, requests and GitPython are loaded, at every start).
     What has to happen at the end still does: threads that are not daemons are waited
     for, atexit handlers run (weakref finalizers, logging's shutdown), stdout and
-    stderr are flushed."""
+    stderr are flushed. Under a profiler or a coverage tracer, which write their data
+    at the interpreter's exit, the process exits as usual."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()

@@ -380,3 +380,14 @@ def test_python_m_dockyard_exits_with_the_command_s_code(tmp_path: Path) -> None
                           text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert json.loads(done.stdout)["exit_code"] == 2
+
+
+def test_under_a_profiler_the_process_exits_as_usual(tmp_path: Path) -> None:
+    """cProfile (like a coverage tracer) writes its data at the normal exit: `end` must
+    not skip it, or `python -m cProfile -o F -m dockyard ...` writes nothing."""
+    stats = tmp_path / "dockyard.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), "-m",
+                           "dockyard", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and __version__ in done.stdout
+    assert stats.stat().st_size > 0
