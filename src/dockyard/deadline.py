@@ -112,7 +112,7 @@ class _Watchdog:
         self._wake = threading.Condition()
         self._armed: set[Deadline] = set()
         self._thread: threading.Thread | None = None
-        self._waking_at = 0.0  # when the thread wakes next, unless notified sooner
+        self._waking_at = float("inf")  # when the thread wakes next, unless notified
 
     def arm(self, deadline: Deadline, at: float) -> None:
         with self._wake:
@@ -122,7 +122,7 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._watch, name="dockyard-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            if at < self._waking_at or self._waking_at == 0.0:
+            if at < self._waking_at:
                 # sooner than the thread looks again; a stream restarting its deadline
                 # per chunk (later each time) does not wake it thousands of times
                 self._wake.notify()
