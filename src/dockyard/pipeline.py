@@ -24,6 +24,7 @@ from dockyard.errors import ConfigError, DockyardError, InputError, WebhookError
 from dockyard.names import parse_image
 from dockyard.plan import Plan, make_plan
 from dockyard.publish import RegistryResult
+from dockyard.registry import RegistryClient
 from dockyard.settings import Credentials, Settings
 
 __all__ = ["Builder", "Plan", "RegistryResult", "Result", "make_plan", "run"]
@@ -133,6 +134,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
     error: DockyardError | None = None
     start = clock()
     started_at = now()
+    # The preflight's clients, logged in: the publish goes on with them (one token each)
+    kept: dict[str, RegistryClient] = {}
     try:
         if not plan.tags:
             message, hint = why_no_tags(plan.context, plan.skipped)
@@ -141,7 +144,8 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
         if push:  # before the build: a wrong password should cost seconds
             with section("Preflight: can every registry take this push?"):
                 problems = publish.preflight(settings, release, connect=connect, log=log,
-                                             docker_login=engine.registry_credentials)
+                                             docker_login=engine.registry_credentials,
+                                             keep=kept)
             if problems:
                 registries = publish.preflight_results(release, problems)
                 raise publish.preflight_error(problems)
@@ -167,11 +171,13 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
                 raise refusal
         if push:
             push_start = clock()
+            for client in kept.values():  # the build may have taken long: fresh ones
+                client.close_connections()
             with section("Push to " + ", ".join(plan.images)):
                 published = publish.publish(settings, release, engine, log=log,
                                             connect=connect, sleep=sleep,
                                             docker_login=engine.registry_credentials,
-                                            image_id=image_id)
+                                            image_id=image_id, clients=kept)
             registries, published_image_id = published.registries, published.image_id
             timings["push_seconds"] = clock() - push_start
             error = publish.summary(registries)
@@ -179,6 +185,9 @@ def run(settings: Settings, context: Context, engine: Builder, *, log: Log = _qu
             registries = _not_pushed(plan, held_back)
     except DockyardError as exc:
         error = exc
+    finally:
+        for client in kept.values():
+            client.close()
     event = _event(push, image_id, registries, error)
     result = Result(plan=plan, status="failed" if error else "success", image_id=image_id,
                     registries=registries, published_image_id=published_image_id, error=error,

@@ -300,3 +300,22 @@ def test_delete_tag_refusals_that_are_not_unsupported_raise(
             as caught:
         client.delete_tag("client/refused", "old")
     assert caught.value.status == status and not caught.value.transient
+
+
+def test_a_client_kept_across_a_build_opens_fresh_connections_and_keeps_its_token(
+    registry: Registry, bearer_proxy: FaultProxy,
+) -> None:
+    """The preflight's client goes on into the publish after the build (one token for
+    the run); its idle connections are closed in between, as a NAT may have dropped
+    them without a word: the next request comes on a new connection, with the token."""
+    upload_image(registry, "client/kept", "1.0.0", {})
+    with RegistryClient(bearer_proxy.host, bearer_credentials(), policy=FAST) as client:
+        client.authenticate([push_scope("client/kept")])
+        assert client.tags("client/kept") == ["1.0.0"]
+        before = {s.peer for s in bearer_proxy.seen if s.path != "/token"}
+        client.close_connections()
+        assert client.tags("client/kept") == ["1.0.0"]
+    listed = [s for s in bearer_proxy.seen if s.path.endswith("/tags/list")]
+    assert listed[-1].peer not in before and listed[-1].status == 200
+    assert listed[-1].authorization.startswith("Bearer ")
+    assert len([s for s in bearer_proxy.seen if s.path == "/token"]) == 1

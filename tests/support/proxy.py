@@ -58,6 +58,7 @@ class Seen:
     authorization: str = ""
     user_agent: str = ""
     chunked: bool = False  # the body came with Transfer-Encoding: chunked
+    peer: int = 0  # the client's port: which connection the request came on
 
 
 @dataclass
@@ -215,7 +216,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             seen = Seen(self.command, split.path, split.query, None, len(body),
                         self.headers.get("Authorization", ""),
                         self.headers.get("User-Agent", ""),
-                        self.headers.get("Transfer-Encoding", "").lower() == "chunked")
+                        self.headers.get("Transfer-Encoding", "").lower() == "chunked",
+                        self.client_address[1])
             fault = proxy._take_fault(self.command, split.path)
             if fault is not None and fault.status is None:
                 if fault.forward:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -110,26 +110,33 @@ class Landing:
 def publish(settings: Target, release: Release, engine: Pusher | None, *, log: Log = quiet,
             connect: Connect | None = None, sleep: Sleep = time.sleep,
             docker_login: DockerLogin | None = None, upload: Upload | None = None,
-            copy_from: Source | None = None, image_id: str | None = None) -> Published:
+            copy_from: Source | None = None, image_id: str | None = None,
+            clients: Mapping[str, RegistryClient] | None = None) -> Published:
     """Release tags everywhere, then floating tags everywhere; see the module docstring.
 
     The image gets into the registries by a docker push of the first release tag to one
     of them and a copy from there to the others (or a docker push to each, with
     `publish.upload: each`); with `copy_from` (promote), by a copy from a registry that
     holds it; with `upload` (merge), by what `upload` does for each registry. `image_id`
-    is the image this run built: what the engine pushes is checked to be it.
+    is the image this run built: what the engine pushes is checked to be it. `clients`
+    are the preflight's, logged in already, by image name: used, not closed here.
     """
     connect = connect or connector(settings, sleep)
     policy = retry_policy(settings)
     earlier: Source | None = None
     landings = []
+    handed = dict(clients or {})
+    opened = []
     for image in release.images:
         error: PublishError | None = None
         try:
             found = credentials(settings, image, docker_login)
         except PublishError as exc:
             found, error = None, exc
-        client = connect(parse_image(image).host, found)
+        client = handed.pop(image, None)
+        if client is None:
+            client = connect(parse_image(image).host, found)
+            opened.append(client)
         landings.append(Landing(Repository(image, client), credentials=found, error=error))
     try:
         with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(landings) or 1)) as pool:
@@ -152,8 +159,8 @@ def publish(settings: Target, release: Release, engine: Pusher | None, *, log: L
                 floating.move_all(landings, release.following(anchors), release,
                                   settings.force, log, pool)
     finally:
-        for landing in landings:
-            landing.client.close()
+        for client in opened:
+            client.close()
     results = tuple(_result(landing, release) for landing in landings)
     # The engine's id of what it built, unless the release is an earlier build: that one
     # is named by its config digest (the id a classic engine gives it once pulled).

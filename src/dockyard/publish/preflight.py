@@ -30,33 +30,45 @@ _MAX_PARALLEL = 8
 
 def preflight(settings: Target, release: Release, *, connect: Connect | None = None,
               log: Log = quiet, docker_login: DockerLogin | None = None,
-              ) -> dict[str, PublishError]:
+              keep: dict[str, RegistryClient] | None = None) -> dict[str, PublishError]:
     """Check every registry before the build; return the problem per image name.
 
     Logs in with push scope (bad credentials, no push permission, unknown host and a
     registry that is down all show here, in seconds) and refuses a release tag that
-    already holds another revision unless `force`.
+    already holds another revision unless `force`. With `keep`, the client of each image
+    that passed stays open there, logged in, for `publish` to go on with (its token
+    for pull and push then serves the whole publish); the caller closes them.
     """
     connect = connect or connector(settings)
 
-    def check(image: str) -> PublishError | None:
+    def check(image: str) -> tuple[PublishError | None, RegistryClient | None]:
         name = parse_image(image)
         try:
-            with connect(name.host, credentials(settings, image, docker_login)) as client:
-                client.authenticate([push_scope(name.path)])
-                if is_ecr(name.host):
-                    client.require_repository(name.path)
-                if not settings.force:
-                    _refuse_other_revisions(client, image, release)
+            client = connect(name.host, credentials(settings, image, docker_login))
         except PublishError as exc:
-            return exc
+            return exc, None
+        try:
+            client.authenticate([push_scope(name.path)])
+            if is_ecr(name.host):
+                client.require_repository(name.path)
+            if not settings.force:
+                _refuse_other_revisions(client, image, release)
+        except PublishError as exc:
+            client.close()
+            return exc, None
         log(f"preflight {image}: ok")
-        return None
+        if keep is None:
+            client.close()
+            return None, None
+        return None, client
 
     with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL, len(release.images) or 1)) as pool:
         outcomes = list(pool.map(check, release.images))
-    return {image: problem for image, problem in zip(release.images, outcomes, strict=True)
-            if problem is not None}
+    if keep is not None:
+        keep.update({image: client for image, (_, client) in
+                     zip(release.images, outcomes, strict=True) if client is not None})
+    return {image: problem for image, (problem, _) in
+            zip(release.images, outcomes, strict=True) if problem is not None}
 
 
 def _refuse_other_revisions(client: RegistryClient, image: str, release: Release) -> None:

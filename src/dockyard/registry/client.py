@@ -113,6 +113,10 @@ class RegistryClient:
     def close(self) -> None:
         self._transport.close()
 
+    def close_connections(self) -> None:
+        """Close the idle connections, keep the tokens (see Transport.close_connections)."""
+        self._transport.close_connections()
+
     # ----------------------------------------------------------------- authentication
 
     def authenticate(self, scopes: Sequence[str]) -> None:

@@ -110,6 +110,14 @@ class Transport:
             self._bundle.unlink(missing_ok=True)
             self._bundle = None
 
+    def close_connections(self) -> None:
+        """Close the pooled connections; the next request opens a fresh one. For a
+        client kept across a long wait (a build): a NAT or a load balancer may have
+        dropped an idle connection without a word, and a request on it would wait out
+        the timeout before it is retried."""
+        for adapter in self._http.adapters.values():
+            adapter.close()
+
     def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
              data: Body | None = None, params: Params | None = None, stream: bool = False,
              once: bool = False,
