@@ -114,9 +114,11 @@ class Transport:
         """Close the pooled connections; the next request opens a fresh one. For a
         client kept across a long wait (a build): a NAT or a load balancer may have
         dropped an idle connection without a word, and a request on it would wait out
-        the timeout before it is retried."""
-        for adapter in self._http.adapters.values():
-            adapter.close()
+        the timeout before it is retried. A session given by the caller is left alone,
+        as `close` leaves it."""
+        if self._own_session:
+            for adapter in self._http.adapters.values():
+                adapter.close()
 
     def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
              data: Body | None = None, params: Params | None = None, stream: bool = False,
